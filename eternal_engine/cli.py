@@ -1,0 +1,110 @@
+"""Command line: ``eternal-engine <command> ...``. Errors print a one-line fix and exit with status 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class _Progress:
+    """Stage-by-stage progress on stderr with elapsed times (the bar loop itself runs in compiled code)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[{time.perf_counter() - self.t0:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _load_data(spec: str, args, say):
+    from eternal_engine import data as ed
+
+    if spec == "sample":
+        say("loading the bundled sample (synthetic BTC/ETH/SOL spot + perp + funding)")
+        return ed.load_sample()
+    if spec == "synthetic":
+        say(f"generating {args.years} years of synthetic {args.freq} bars (seed {args.seed})")
+        return ed.synthetic(years=args.years, freq=args.freq, seed=args.seed)
+    path = Path(spec)
+    say(f"loading {path}")
+    if path.suffix.lower() == ".csv":
+        return ed.from_csv(path)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return ed.from_parquet(path)
+    from eternal_engine.errors import DataError
+
+    raise DataError(f"--data {spec!r} is neither 'sample', 'synthetic' nor a .csv/.parquet file",
+                    fix="pass --data sample, --data synthetic or the path of a long-format CSV/Parquet file")
+
+
+def cmd_backtest(args) -> int:
+    import pandas as pd
+
+    from eternal_engine.api import backtest
+    from eternal_engine.config import Config
+
+    say = _Progress(args.quiet)
+    config = Config.from_yaml(args.config) if args.config else Config()
+    market = _load_data(args.data, args, say)
+    say(f"{market!r}")
+    engines = tuple(e.strip() for e in args.engines.split(",")) if args.engines else None
+    say("running the backtest (first run in a fresh environment compiles the Numba kernels, ~20 s)")
+    result = backtest(market, config, engines=engines, start=args.start, end=args.end)
+    say(f"done: {len(result.fill_records)} fills, {len(result.trade_records)} trades")
+    stats = result.stats()
+    with pd.option_context("display.max_rows", 200, "display.float_format", "{:,.4f}".format):
+        print(stats.to_string())
+    if args.out:
+        say(f"writing the report to {args.out}")
+        path = result.report(args.out)
+        say(f"report written: {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="eternal-engine",
+        description="Research and backtest the Eternal Engine crypto allocation system.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="<command>", required=True)
+    b = sub.add_parser("backtest", help="run a backtest, print its statistics and write an HTML report",
+                       description="Run a backtest, print its statistics and write an HTML report.")
+    b.add_argument("--config", metavar="FILE", help="YAML config (default: the built-in defaults, "
+                   "same as config/strategies.yaml)")
+    b.add_argument("--data", default="sample", metavar="sample|synthetic|PATH",
+                   help="market data: the bundled sample (default), a synthetic market, or a long-format "
+                        ".csv/.parquet file")
+    b.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all available)")
+    b.add_argument("--start", help="first bar to trade (UTC date/time)")
+    b.add_argument("--end", help="last bar to trade (UTC date/time, inclusive)")
+    b.add_argument("--out", default="report.html", metavar="FILE",
+                   help="HTML report path (default report.html; pass '' to skip)")
+    b.add_argument("--years", type=float, default=8.0, help="length of --data synthetic (default 8)")
+    b.add_argument("--freq", default="1D", help="bar size of --data synthetic (default 1D)")
+    b.add_argument("--seed", type=int, default=0, help="seed of --data synthetic (default 0)")
+    b.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    b.set_defaults(func=cmd_backtest)
+    return p
+
+
+def main(argv=None) -> int:
+    from eternal_engine.errors import EternalError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EternalError as e:
+        print(f"eternal-engine: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError) as e:
+        print(f"eternal-engine: error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

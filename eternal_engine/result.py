@@ -1,0 +1,204 @@
+"""`BacktestResult`: the simulator's records, turned into pandas objects on demand."""
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pandas as pd
+
+from eternal_engine.sim.records import (
+    ORDER_TYPE_NAMES, PRICE_TYPE_NAMES, REASON_NAMES, STATUS_NAMES,
+)
+
+
+class BacktestResult:
+    """Outcome of one run. Heavy DataFrames are built lazily from the record arrays and cached.
+
+    Attributes: ``market``, ``config``, ``sleeves`` (names), ``initial_cash`` per sleeve, and the raw
+    record arrays ``order_records``, ``fill_records``, ``funding_records``, ``trade_records``.
+    """
+
+    def __init__(self, market, config, sleeves, initial_cash, out):
+        self.market = market
+        self.config = config
+        self.sleeves = tuple(sleeves)
+        self.initial_cash = np.asarray(initial_cash, dtype=np.float64)
+        (self._sleeve_equity, self._cash, self._positions, self.order_records, self.fill_records,
+         self.funding_records, self.trade_records) = out
+
+    def __repr__(self) -> str:
+        eq = self._sleeve_equity.sum(axis=1)
+        return (f"BacktestResult({len(eq)} bars, sleeves={list(self.sleeves)}, fills={len(self.fill_records)}, "
+                f"trades={len(self.trade_records)}, final_equity={eq[-1]:,.2f})")
+
+    # ------------------------------------------------------------ per bar
+    @functools.cached_property
+    def equity(self) -> pd.Series:
+        """Total equity at each bar's close (cash + positions marked at the close)."""
+        return pd.Series(self._sleeve_equity.sum(axis=1), index=self.market.index, name="equity")
+
+    @functools.cached_property
+    def returns(self) -> pd.Series:
+        """Simple returns per bar; the first bar's is relative to the initial capital."""
+        eq = self._sleeve_equity.sum(axis=1)
+        prev = np.empty_like(eq)
+        prev[0] = self.initial_cash.sum()
+        prev[1:] = eq[:-1]
+        return pd.Series(eq / prev - 1.0, index=self.market.index, name="returns")
+
+    @functools.cached_property
+    def sleeve_equity(self) -> pd.DataFrame:
+        return pd.DataFrame(self._sleeve_equity, index=self.market.index, columns=list(self.sleeves))
+
+    @functools.cached_property
+    def cash(self) -> pd.Series:
+        return pd.Series(self._cash, index=self.market.index, name="cash")
+
+    @functools.cached_property
+    def positions(self) -> pd.DataFrame:
+        """Quantity held per instrument at each bar's close (all sleeves)."""
+        return pd.DataFrame(self._positions, index=self.market.index, columns=list(self.market.symbols))
+
+    @functools.cached_property
+    def exposure(self) -> pd.DataFrame:
+        """Signed notional per instrument over total equity, at each close."""
+        notional = self._positions * self.market.arrays.close
+        return pd.DataFrame(notional / self._sleeve_equity.sum(axis=1)[:, None], index=self.market.index,
+                            columns=list(self.market.symbols))
+
+    # ------------------------------------------------------------ records
+    def _times(self, bars) -> pd.DatetimeIndex:
+        return self.market.index[np.asarray(bars, dtype=np.int64)]
+
+    @functools.cached_property
+    def orders(self) -> pd.DataFrame:
+        """Fills, indexed by the open time of the bar in which they happened (``time``).
+
+        Columns: symbol, side ('buy'/'sell'), qty (> 0), price (incl. slippage), fee, sleeve, price_type
+        ('open', 'close' or 'stop'), reason, order_id, bar.
+        """
+        r = self.fill_records
+        df = pd.DataFrame({
+            "symbol": self._names(r["col"], self.market.symbols),
+            "side": np.where(r["qty"] > 0, "buy", "sell"),
+            "qty": np.abs(r["qty"]),
+            "price": r["price"],
+            "fee": r["fee"],
+            "sleeve": self._names(r["sleeve"], self.sleeves),
+            "price_type": self._names(r["price_type"], PRICE_TYPE_NAMES),
+            "reason": self._names(r["reason"], REASON_NAMES),
+            "order_id": r["order_id"],
+            "bar": r["bar"],
+        }, index=pd.DatetimeIndex(self._times(r["bar"]), name="time"))
+        return df
+
+    @functools.cached_property
+    def order_log(self) -> pd.DataFrame:
+        """Every order created, indexed by the bar that decided it, with its final status."""
+        r = self.order_records
+        return pd.DataFrame({
+            "order_id": r["id"],
+            "symbol": self._names(r["col"], self.market.symbols),
+            "sleeve": self._names(r["sleeve"], self.sleeves),
+            "qty": r["qty"],
+            "order_type": self._names(r["order_type"], ORDER_TYPE_NAMES),
+            "reason": self._names(r["reason"], REASON_NAMES),
+            "status": self._names(r["status"], STATUS_NAMES),
+        }, index=pd.DatetimeIndex(self._times(r["bar"]), name="decided"))
+
+    @functools.cached_property
+    def funding_payments(self) -> pd.DataFrame:
+        """Funding settlements: ``amount`` > 0 received, < 0 paid (``-qty * price * rate``)."""
+        r = self.funding_records
+        return pd.DataFrame({
+            "symbol": self._names(r["col"], self.market.symbols),
+            "sleeve": self._names(r["sleeve"], self.sleeves),
+            "qty": r["qty"], "price": r["price"], "rate": r["rate"], "amount": r["amount"],
+        }, index=pd.DatetimeIndex(self._times(r["bar"]), name="time"))
+
+    @functools.cached_property
+    def trades(self) -> pd.DataFrame:
+        """Round trips (flat -> position -> flat). Open trades have ``exit_time`` NaT, marked at the last close.
+
+        ``return`` is ``pnl / (entry_price * qty)``: net P&L over the largest notional held at entry prices.
+        """
+        r = self.trade_records
+        is_open = r["exit_bar"] < 0
+        last = len(self.market.index) - 1
+        exit_bar = np.where(is_open, last, r["exit_bar"])
+        exit_time = pd.DatetimeIndex(self._times(exit_bar)).where(~is_open, pd.NaT)
+        reason = np.array([REASON_NAMES[k] if k >= 0 else "open" for k in r["exit_reason"]], dtype=object)
+        return pd.DataFrame({
+            "sleeve": self._names(r["sleeve"], self.sleeves),
+            "symbol": self._names(r["col"], self.market.symbols),
+            "direction": np.where(r["direction"] > 0, "long", "short"),
+            "entry_time": self._times(r["entry_bar"]),
+            "exit_time": exit_time,
+            "qty": r["qty"],
+            "entry_price": r["entry_price"],
+            "exit_price": r["exit_price"],
+            "gross_pnl": r["gross_pnl"],
+            "fees": r["fees"],
+            "funding": r["funding"],
+            "pnl": r["pnl"],
+            "return": r["pnl"] / (r["entry_price"] * r["qty"]),
+            "bars_held": exit_bar - r["entry_bar"],
+            "exit_reason": reason,
+        })
+
+    @staticmethod
+    def _names(codes, names) -> np.ndarray:
+        return np.asarray(names, dtype=object)[np.asarray(codes, dtype=np.int64)]
+
+    # ------------------------------------------------------------ summaries
+    def stats(self) -> pd.Series:
+        """Portfolio metrics (quantstats-compatible, see `eternal_engine.metrics.stats`) plus trading figures."""
+        from eternal_engine.metrics import stats, trade_stats
+
+        s = stats(self.returns)
+        t = trade_stats(self.trades).add_prefix("trade_").rename({"trade_n_trades": "n_trades"})
+        gross = np.abs(self._positions * self.market.arrays.close).sum(axis=1) / self._sleeve_equity.sum(axis=1)
+        extra = pd.Series({
+            "initial_capital": float(self.initial_cash.sum()),
+            "final_equity": float(self._sleeve_equity[-1].sum()),
+            "fees_paid": float(self.fill_records["fee"].sum()),
+            "funding_net": float(self.funding_records["amount"].sum()),
+            "exposure_avg": float(gross.mean()),
+            "time_in_market": float((gross > 0).mean()),
+            "config_hash": self.config.config_hash(),
+        }, dtype=object)
+        return pd.concat([s.astype(object), t.astype(object), extra])
+
+    def benchmark_returns(self) -> pd.Series:
+        """Buy-and-hold of the first traded underlying's spot (or the first instrument), for reports."""
+        syms = self.market.symbols
+        traded = self.config.trend.symbols[0] if "trend" in self.sleeves else syms[0]
+        spot = traded.rsplit("-", 1)[0] + "-SPOT"
+        sym = spot if spot in syms else traded if traded in syms else syms[0]
+        close = self.market.close[sym]
+        return close.pct_change().fillna(0.0).rename(f"{sym} buy & hold")
+
+    def report(self, path="report.html", *, title: str | None = None):
+        """Write a self-contained HTML tearsheet (quantstats) plus config, trades, exposure and funding."""
+        from eternal_engine.report import write_report
+
+        trades = self.trades
+        expo = self.exposure
+        exposure = pd.DataFrame({
+            "mean_signed": expo.mean(), "mean_abs": expo.abs().mean(), "max_abs": expo.abs().max(),
+            "time_in_market": (expo != 0).mean(),
+        })
+        funding = self.funding_payments.groupby("symbol")["amount"].agg(["count", "sum"]) \
+            if len(self.funding_records) else pd.DataFrame({"count": [], "sum": []})
+        sections = {
+            "Statistics": self.stats().to_frame("value"),
+            "Configuration": f"config_hash: {self.config.config_hash()}\n\n"
+                             + json.dumps(self.config.to_dict(), indent=2),
+            "Exposure by instrument (notional / equity)": exposure,
+            "Funding by instrument": funding,
+            f"Trades ({len(trades)})": trades,
+        }
+        title = title or f"Eternal Engine backtest: {', '.join(self.sleeves)}"
+        return write_report(path, returns=self.returns, benchmark=self.benchmark_returns(), title=title,
+                            sections=sections)

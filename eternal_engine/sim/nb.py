@@ -1,0 +1,290 @@
+"""The one bar loop: fills, funding, stops, mark-to-market, engine steps, records.
+
+Per bar ``t``, in this order:
+
+1. market orders decided on the close of ``t-1`` fill at the open of ``t`` (``fill_close=False``);
+2. funding settling in bar ``t`` is paid on the position then held, at the bar's open price
+   (``amount = -qty * open * rate``: longs pay positive rates);
+3. resting stops trigger on the bar's extreme (low for long stops, high for short stops) and fill at the
+   stop price, or at the open if the bar gapped through it;
+4. with ``fill_close=True`` market orders from ``t-1`` fill at the close of ``t`` instead of step 1
+   (a stop that fired in step 3 cancels the pending order of that position);
+5. every sleeve is marked to market at the close: ``equity = cash + sum(qty * close)``;
+6. engines decide on the close of ``t`` (orders become pending for bar ``t+1``).
+
+Accounting is spot-like for every instrument (cash moves by ``qty * price`` on a fill), which for linear perps
+equals wallet balance plus unrealised P&L. Taker fee and slippage apply to market and stop fills.
+"""
+import numpy as np
+from numba import njit
+
+from eternal_engine.engines.trend_nb import trend_step_nb
+from eternal_engine.sim.records import fill_dt, funding_dt, order_dt, trade_dt
+
+_STATUS_FILLED, _STATUS_CANCELLED = 0, 2
+_R_TRAIL, _R_EXTERNAL = 3, 4
+_O, _F, _P, _T = 0, 1, 2, 3  # indexes of the record counters
+
+
+@njit(cache=True)
+def _grow(a):
+    b = np.empty(max(16, a.shape[0] * 2), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _add_order(orders, n, t, s, i, qty, order_type, reason):
+    k = n[_O]
+    orders[k]["id"] = k
+    orders[k]["bar"] = t
+    orders[k]["sleeve"] = s
+    orders[k]["col"] = i
+    orders[k]["qty"] = qty
+    orders[k]["order_type"] = order_type
+    orders[k]["reason"] = reason
+    orders[k]["status"] = 1
+    n[_O] = k + 1
+    return k
+
+
+@njit(cache=True)
+def _close_trade(trades, n, ts, s, i, t, reason):
+    k = n[_T]
+    trades[k]["sleeve"] = s
+    trades[k]["col"] = i
+    trades[k]["direction"] = ts.direction[s, i]
+    trades[k]["entry_bar"] = ts.entry_bar[s, i]
+    trades[k]["exit_bar"] = t
+    trades[k]["qty"] = ts.max_qty[s, i]
+    trades[k]["entry_price"] = ts.avg_price[s, i]
+    trades[k]["exit_price"] = ts.exit_value[s, i] / ts.exit_qty[s, i] if ts.exit_qty[s, i] > 0 else np.nan
+    trades[k]["gross_pnl"] = ts.gross[s, i]
+    trades[k]["fees"] = ts.fees[s, i]
+    trades[k]["funding"] = ts.funding[s, i]
+    trades[k]["pnl"] = ts.gross[s, i] - ts.fees[s, i] + ts.funding[s, i]
+    trades[k]["exit_reason"] = reason
+    n[_T] = k + 1
+
+
+@njit(cache=True)
+def _open_trade(ts, s, i, t, direction, qty, price, fee):
+    ts.direction[s, i] = direction
+    ts.entry_bar[s, i] = t
+    ts.max_qty[s, i] = qty
+    ts.avg_price[s, i] = price
+    ts.exit_qty[s, i] = 0.0
+    ts.exit_value[s, i] = 0.0
+    ts.gross[s, i] = 0.0
+    ts.fees[s, i] = fee
+    ts.funding[s, i] = 0.0
+
+
+@njit(cache=True)
+def _fill(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee_rate, price_type, reason, order_id):
+    """Execute ``qty`` at ``price`` (slippage included) and update cash, position, trade state, records."""
+    fee = abs(qty) * price * fee_rate
+    k = n[_F]
+    fills[k]["order_id"] = order_id
+    fills[k]["bar"] = t
+    fills[k]["sleeve"] = s
+    fills[k]["col"] = i
+    fills[k]["qty"] = qty
+    fills[k]["price"] = price
+    fills[k]["fee"] = fee
+    fills[k]["price_type"] = price_type
+    fills[k]["reason"] = reason
+    n[_F] = k + 1
+
+    p0 = pos[s, i]
+    p1 = p0 + qty
+    cash[s] -= qty * price + fee
+    pos[s, i] = p1
+    if p0 == 0.0:
+        _open_trade(ts, s, i, t, 1 if qty > 0 else -1, abs(qty), price, fee)
+    elif (qty > 0) == (p0 > 0):
+        ts.avg_price[s, i] = (ts.avg_price[s, i] * abs(p0) + price * abs(qty)) / abs(p1)
+        ts.max_qty[s, i] = max(ts.max_qty[s, i], abs(p1))
+        ts.fees[s, i] += fee
+    else:
+        closed = min(abs(qty), abs(p0))
+        ts.gross[s, i] += (price - ts.avg_price[s, i]) * closed * ts.direction[s, i]
+        ts.fees[s, i] += fee * closed / abs(qty)
+        ts.exit_qty[s, i] += closed
+        ts.exit_value[s, i] += closed * price
+        if p1 == 0.0 or (p1 > 0) != (p0 > 0):
+            _close_trade(trades, n, ts, s, i, t, reason)
+            if p1 != 0.0:
+                _open_trade(ts, s, i, t, 1 if p1 > 0 else -1, abs(p1), price, fee * abs(p1) / abs(qty))
+
+
+@njit(cache=True)
+def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fill_close, init_cash,
+                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts):
+    """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`).
+
+    Returns ``(sleeve_equity (T, S), cash (T,), positions (T, I), orders, fills, funding_payments, trades)``
+    where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
+    """
+    n_bars, n_cols = close.shape
+    n_sleeves = init_cash.shape[0]
+    cash = init_cash.copy()
+    pos = np.zeros((n_sleeves, n_cols))
+    pend_qty = np.zeros((n_sleeves, n_cols))
+    pend_id = np.full((n_sleeves, n_cols), -1, dtype=np.int64)
+    pend_reason = np.zeros((n_sleeves, n_cols), dtype=np.int8)
+    pend_dist = np.full((n_sleeves, n_cols), np.nan)
+    stop = np.full((n_sleeves, n_cols), np.nan)
+    extreme = np.full((n_sleeves, n_cols), np.nan)
+    out_qty = np.zeros(n_cols)
+    out_reason = np.zeros(n_cols, dtype=np.int8)
+    out_dist = np.full(n_cols, np.nan)
+
+    sleeve_equity = np.empty((n_bars, n_sleeves))
+    cash_out = np.empty(n_bars)
+    pos_out = np.empty((n_bars, n_cols))
+    cap = 64 + n_bars // 8
+    orders = np.empty(cap, dtype=order_dt)
+    fills = np.empty(cap, dtype=fill_dt)
+    pays = np.empty(cap, dtype=funding_dt)
+    trades = np.empty(cap, dtype=trade_dt)
+    n = np.zeros(4, dtype=np.int64)
+    per_bar = 3 * n_sleeves * n_cols
+
+    for t in range(n_bars):
+        if n[_O] + per_bar > orders.shape[0]:
+            orders = _grow(orders)
+        if n[_F] + per_bar > fills.shape[0]:
+            fills = _grow(fills)
+        if n[_P] + per_bar > pays.shape[0]:
+            pays = _grow(pays)
+        if n[_T] + per_bar > trades.shape[0]:
+            trades = _grow(trades)
+
+        # 1. market orders fill at the open
+        if not fill_close:
+            for s in range(n_sleeves):
+                for i in range(n_cols):
+                    q = pend_qty[s, i]
+                    if q != 0.0:
+                        px = open_[t, i] * (1.0 + slippage if q > 0 else 1.0 - slippage)
+                        was_flat = pos[s, i] == 0.0
+                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], 0,
+                              pend_reason[s, i], pend_id[s, i])
+                        orders[pend_id[s, i]]["status"] = _STATUS_FILLED
+                        _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
+                        pend_qty[s, i] = 0.0
+
+        # 2. funding on the position held at the settlement (the bar's open)
+        for i in range(n_cols):
+            rate = funding[t, i]
+            if rate != 0.0:
+                for s in range(n_sleeves):
+                    q = pos[s, i]
+                    if q != 0.0:
+                        amount = -q * open_[t, i] * rate
+                        cash[s] += amount
+                        ts.funding[s, i] += amount
+                        k = n[_P]
+                        pays[k]["bar"] = t
+                        pays[k]["sleeve"] = s
+                        pays[k]["col"] = i
+                        pays[k]["qty"] = q
+                        pays[k]["price"] = open_[t, i]
+                        pays[k]["rate"] = rate
+                        pays[k]["amount"] = amount
+                        n[_P] = k + 1
+
+        # 3. resting stops trigger on the bar's extreme
+        for s in range(n_sleeves):
+            for i in range(n_cols):
+                q = pos[s, i]
+                level = stop[s, i]
+                if q == 0.0 or not np.isfinite(level):
+                    continue
+                hit = low[t, i] <= level if q > 0 else high[t, i] >= level
+                if not hit:
+                    continue
+                ref = min(open_[t, i], level) if q > 0 else max(open_[t, i], level)
+                px = ref * (1.0 - slippage if q > 0 else 1.0 + slippage)
+                oid = _add_order(orders, n, t, s, i, -q, 1, _R_TRAIL)
+                _fill(fills, trades, n, ts, cash, pos, t, s, i, -q, px, taker_fee[i], 2, _R_TRAIL, oid)
+                orders[oid]["status"] = _STATUS_FILLED
+                stop[s, i] = np.nan
+                if pend_qty[s, i] != 0.0:
+                    orders[pend_id[s, i]]["status"] = _STATUS_CANCELLED
+                    pend_qty[s, i] = 0.0
+
+        # 4. market orders fill at the close (fill_close mode)
+        if fill_close:
+            for s in range(n_sleeves):
+                for i in range(n_cols):
+                    q = pend_qty[s, i]
+                    if q != 0.0:
+                        px = close[t, i] * (1.0 + slippage if q > 0 else 1.0 - slippage)
+                        was_flat = pos[s, i] == 0.0
+                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], 1,
+                              pend_reason[s, i], pend_id[s, i])
+                        orders[pend_id[s, i]]["status"] = _STATUS_FILLED
+                        _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
+                        pend_qty[s, i] = 0.0
+
+        # 5. mark to market
+        cash_total = 0.0
+        for s in range(n_sleeves):
+            eq = cash[s]
+            for i in range(n_cols):
+                eq += pos[s, i] * close[t, i]
+            sleeve_equity[t, s] = eq
+            cash_total += cash[s]
+        cash_out[t] = cash_total
+        for i in range(n_cols):
+            tot = 0.0
+            for s in range(n_sleeves):
+                tot += pos[s, i]
+            pos_out[t, i] = tot
+
+        # 6. decisions on the close of t
+        if trend_sleeve >= 0:
+            s = trend_sleeve
+            out_qty[:] = 0.0
+            trend_step_nb(t, s, trend_cols, close, high, low, kind, trend_sig, trend_params, pos,
+                          sleeve_equity[t, s], stop, extreme, out_qty, out_reason, out_dist)
+            for i in range(n_cols):
+                if out_qty[i] != 0.0:
+                    pend_id[s, i] = _add_order(orders, n, t, s, i, out_qty[i], 0, out_reason[i])
+                    pend_qty[s, i] = out_qty[i]
+                    pend_reason[s, i] = out_reason[i]
+                    pend_dist[s, i] = out_dist[i] if out_reason[i] <= 1 else np.nan
+        if ext_sleeve >= 0:
+            s = ext_sleeve
+            for i in range(n_cols):
+                q = ext_qty[t, i]
+                if q != 0.0 and np.isfinite(q):
+                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, 0, _R_EXTERNAL)
+                    pend_qty[s, i] = q
+                    pend_reason[s, i] = _R_EXTERNAL
+                    pend_dist[s, i] = np.nan
+
+    # open trades at the end, marked at the last close
+    last = n_bars - 1
+    for s in range(n_sleeves):
+        for i in range(n_cols):
+            q = pos[s, i]
+            if q != 0.0:
+                ts.gross[s, i] += (close[last, i] - ts.avg_price[s, i]) * abs(q) * ts.direction[s, i]
+                if n[_T] >= trades.shape[0]:
+                    trades = _grow(trades)
+                _close_trade(trades, n, ts, s, i, -1, -1)
+    return (sleeve_equity, cash_out, pos_out, orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]])
+
+
+@njit(cache=True)
+def _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme):
+    """After an entry fill, place the protective stop ``dist`` away from the fill price."""
+    if was_flat and np.isfinite(pend_dist[s, i]):
+        stop[s, i] = px - pend_dist[s, i] if q > 0 else px + pend_dist[s, i]
+        extreme[s, i] = px
+    elif pos[s, i] == 0.0:
+        stop[s, i] = np.nan
+        extreme[s, i] = np.nan
