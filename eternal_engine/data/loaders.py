@@ -24,7 +24,7 @@ import pandas as pd
 
 from eternal_engine._hints import did_you_mean
 from eternal_engine.data.market import FIELDS, MarketData, parse_symbol
-from eternal_engine.data.validate import check_order, check_same_calendar, to_utc_index
+from eternal_engine.data.validate import check_index, check_same_calendar, to_utc_index
 from eternal_engine.errors import DataError
 
 REQUIRED = ("timestamp", "symbol") + FIELDS
@@ -41,9 +41,7 @@ def from_frames(frames: dict, *, freq=None, max_gap=None) -> MarketData:
         if not isinstance(df, pd.DataFrame):
             raise DataError(f"expected a DataFrame, got {type(df).__name__}", symbol=sym)
         _check_columns(df.columns, FIELDS, OPTIONAL, symbol=sym)
-        idx = to_utc_index(df.index, symbol=sym)
-        check_order(idx, symbol=sym)
-        indexes[sym] = idx
+        indexes[sym], _ = check_index(df.index, freq=freq, max_gap=max_gap, symbol=sym)
         cols[sym] = df
     check_same_calendar(indexes)
     symbols = list(frames)
