@@ -9,7 +9,7 @@ __all__ = ["MarketData", "MarketArrays", "from_frames", "from_long", "from_csv",
 def __getattr__(name):
     # Imported on first use: keeps `python -m eternal_engine.data.sample` clean and the Numba import lazy.
     if name == "synthetic":
-        from eternal_engine.data.synthetic import synthetic
+        from eternal_engine.data.synth import synthetic
 
         return synthetic
     if name == "load_sample":

@@ -24,7 +24,7 @@ def load_sample() -> MarketData:
 
 def generate_sample() -> MarketData:
     """Regenerate the sample from `SAMPLE_SPEC` (identical to `load_sample` up to float rounding)."""
-    from eternal_engine.data.synthetic import synthetic
+    from eternal_engine.data.synth import synthetic
 
     return synthetic(**SAMPLE_SPEC)
 

@@ -86,7 +86,7 @@ import pandas as pd
 
 from eternal_engine._hints import did_you_mean
 from eternal_engine.data.market import MarketData
-from eternal_engine.data.synthetic_nb import synthetic_nb
+from eternal_engine.data.synth_nb import synthetic_nb
 from eternal_engine.data.validate import MAX_FREQ, MIN_FREQ
 from eternal_engine.errors import ConfigError, DataError
 

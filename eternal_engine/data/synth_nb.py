@@ -1,4 +1,4 @@
-"""Numba kernel of the synthetic market generator (see :mod:`eternal_engine.data.synthetic` for the model).
+"""Numba kernel of the synthetic market generator (see :mod:`eternal_engine.data.synth` for the model).
 
 Everything is drawn from one ``np.random.Generator`` passed in, so a fresh ``default_rng(seed)`` gives
 bit-identical output. Column layout of the outputs: ``[spot_0 .. spot_{k-1}, perp_0 .. perp_{k-1}]``.

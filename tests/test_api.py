@@ -1,0 +1,66 @@
+"""The public API contract and the README's promises."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import eternal_engine as ee
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def test_import_is_lazy_no_pandas_no_numba():
+    code = "import sys, eternal_engine; print(sorted(m for m in ('pandas', 'numba', 'quantstats') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_backtest_result_contract():
+    r = ee.backtest(ee.load_sample(), start="2018-01-01", end="2021-12-31")
+    assert isinstance(r, ee.BacktestResult)
+    assert isinstance(r.equity, pd.Series) and isinstance(r.returns, pd.Series)
+    assert r.equity.index[0] == pd.Timestamp("2018-01-01", tz="UTC")
+    assert r.equity.index[-1] == pd.Timestamp("2021-12-31", tz="UTC")
+    assert {"symbol", "side", "qty", "price", "fee"} <= set(r.orders.columns)
+    assert set(r.orders["side"]) <= {"buy", "sell"} and (r.orders["qty"] > 0).all()
+    assert isinstance(r.orders.index, pd.DatetimeIndex)
+    assert isinstance(r.positions, pd.DataFrame) and isinstance(r.trades, pd.DataFrame)
+    np.testing.assert_allclose((1 + r.returns).prod() * 100_000, r.equity.iloc[-1], rtol=1e-10)
+    s = r.stats()
+    for key in ("total_return", "cagr", "volatility_ann", "sharpe", "sortino", "max_drawdown", "calmar",
+                "win_rate", "n_periods"):
+        assert key in s.index
+
+
+def test_backtest_accepts_dict_and_yaml_configs(tmp_path):
+    m = ee.load_sample().slice(end="2019-12-31")
+    a = ee.backtest(m, {"trend": {"sma_slow": 100}})
+    y = tmp_path / "c.yaml"
+    y.write_text("trend:\n  sma_slow: 100\n")
+    b = ee.backtest(m, str(y))
+    pd.testing.assert_series_equal(a.equity, b.equity)
+    with pytest.raises(ee.DataError, match="MarketData"):
+        ee.backtest(m.close)
+
+
+def test_readme_has_exactly_two_setup_commands_and_ci_runs_the_test_one():
+    text = README.read_text()
+    main = re.search(r"<!-- main-command -->\s*```bash\n(.+?)\n```", text).group(1)
+    test = re.search(r"<!-- test-command -->\s*```bash\n(.+?)\n```", text).group(1)
+    assert "eternal-engine backtest" in main and "report.html" in main
+    assert "pytest" in test
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert "test-command" in ci
+
+
+def test_readme_tour_runs(tmp_path, monkeypatch):
+    block = re.search(r"## A short tour\s*```python\n(.+?)\n```", README.read_text(), re.S).group(1)
+    block = block.replace("years=30", "years=1")  # same code, smaller market
+    monkeypatch.chdir(README.parent)
+    block = block.replace('"report.html"', repr(str(tmp_path / "report.html")))
+    exec(compile(block, "README tour", "exec"), {})
+    assert (tmp_path / "report.html").exists()

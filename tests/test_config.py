@@ -1,0 +1,60 @@
+"""Config: YAML mirrors the defaults, unknown keys and bad types are rejected, the hash is stable."""
+from pathlib import Path
+
+import pytest
+
+from eternal_engine.config import Config
+from eternal_engine.errors import ConfigError
+
+REPO_YAML = Path(__file__).parents[1] / "config" / "strategies.yaml"
+
+
+def test_repository_yaml_equals_the_defaults():
+    assert Config.from_yaml(REPO_YAML) == Config()
+
+
+def test_hash_is_stable_and_sensitive():
+    assert Config().config_hash() == Config.from_yaml(REPO_YAML).config_hash()
+    assert Config().config_hash() != Config().with_overrides({"trend.sma_slow": 201}).config_hash()
+    assert len(Config().config_hash()) == 64
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"trned": {}}, "did you mean 'trend'"),
+    ({"trend": {"adx_treshold": 20}}, "did you mean 'trend.adx_threshold'"),
+    ({"trend": {"sma_slow": "200"}}, "must be an integer"),
+    ({"trend": {"sma_slow": 20.5}}, "must be an integer"),
+    ({"trend": {"allow_short": "yes"}}, "true or false"),
+    ({"trend": {"symbols": "BTC-PERP"}}, "must be a list"),
+    ({"trend": {"sma_fast": 300}}, "below trend.sma_slow"),
+    ({"trend": {"risk_per_trade": 1.5}}, "fraction"),
+    ({"execution": {"fill": "next_opn"}}, "did you mean 'next_open'"),
+    ({"portfolio": {"allocation": {"trend": 0.5}}}, "sum to 1"),
+    ({"portfolio": {"allocation": {"trends": 1.0}}}, "did you mean 'trend'"),
+])
+def test_bad_configs_raise_config_error_saying_what_to_fix(data, message):
+    with pytest.raises(ConfigError, match=message):
+        Config.from_dict(data)
+
+
+def test_overrides_use_dotted_keys():
+    cfg = Config().with_overrides({"trend.sma_slow": 100, "execution.slippage": 0.0})
+    assert cfg.trend.sma_slow == 100 and cfg.execution.slippage == 0.0
+    with pytest.raises(ConfigError, match="did you mean 'trend.sma_slow'"):
+        Config().with_overrides({"trend.sma_slw": 1})
+
+
+def test_integers_are_accepted_for_floats_and_configs_are_frozen():
+    cfg = Config.from_dict({"trend": {"adx_threshold": 30}})
+    assert cfg.trend.adx_threshold == 30.0 and isinstance(cfg.trend.adx_threshold, float)
+    with pytest.raises(AttributeError):
+        cfg.trend.adx_threshold = 10.0
+
+
+def test_missing_or_invalid_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        Config.from_yaml(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trend: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        Config.from_yaml(bad)
