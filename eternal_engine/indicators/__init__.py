@@ -27,6 +27,7 @@ first complete bar; a NaN after that usually makes every later value NaN, as in 
 TA-Lib with the mean of the first ``span`` values, and the two never become equal.
 
 Importing this package compiles nothing: each kernel compiles on its first call and is cached on disk.
+Outputs are allocated here with numpy (huge pages for big arrays) and filled by the kernels.
 """
 from __future__ import annotations
 
@@ -151,7 +152,8 @@ def sma(a, window: int):
     The first ``window - 1`` values are NaN, as is any window holding a NaN.
     """
     window = _check_window(window, "window")
-    return _wrap(nb.sma_nb(_values(a, "a"), window), a, getattr(a, "name", None))
+    x = _values(a, "a")
+    return _wrap(nb.sma_nb(x, window, np.empty_like(x)), a, getattr(a, "name", None))
 
 
 def ema(a, span: int):
@@ -161,7 +163,8 @@ def ema(a, span: int):
     NaNs) are NaN. Not ``a.ewm(span=span, adjust=False).mean()``, which seeds with the first value.
     """
     span = _check_window(span, "span")
-    return _wrap(nb.ema_nb(_values(a, "a"), span), a, getattr(a, "name", None))
+    x = _values(a, "a")
+    return _wrap(nb.ema_nb(x, span, np.empty_like(x)), a, getattr(a, "name", None))
 
 
 def atr(high, low, close, window: int):
@@ -172,7 +175,8 @@ def atr(high, low, close, window: int):
     """
     window = _check_window(window, "window")
     _check_hlc(high, low, close)
-    out = nb.atr_nb(_values(high, "high"), _values(low, "low"), _values(close, "close"), window)
+    c = _values(close, "close")
+    out = nb.atr_nb(_values(high, "high"), _values(low, "low"), c, window, np.empty_like(c))
     return _wrap(out, close, _hlc_name(high, low, close))
 
 
@@ -185,7 +189,8 @@ def adx(high, low, close, window: int) -> ADX:
     """
     window = _check_window(window, "window", minimum=2, why=" (TA-Lib's ADX is undefined for 1)")
     _check_hlc(high, low, close)
-    outs = nb.adx_nb(_values(high, "high"), _values(low, "low"), _values(close, "close"), window)
+    c = _values(close, "close")
+    outs = nb.adx_nb(_values(high, "high"), _values(low, "low"), c, window, np.empty((3,) + c.shape))
     name = _hlc_name(high, low, close)
     return ADX(*(_wrap(o, close, name) for o in outs))
 
@@ -197,13 +202,14 @@ def rolling_max(a, window: int | None = None):
     """
     if window is not None:
         window = _check_window(window, "window", minimum=0, why=" (0 or None: since the start)")
-    window = window or 0
-    return _wrap(nb.rolling_max_nb(_values(a, "a"), window), a, getattr(a, "name", None))
+    x = _values(a, "a")
+    return _wrap(nb.rolling_max_nb(x, window or 0, np.empty_like(x)), a, getattr(a, "name", None))
 
 
 def drawdown_from_peak(a):
     """Fall from the running peak as a fraction, ``a / a.cummax() - 1`` (0 at a new high, -0.25 = 25 % down)."""
-    return _wrap(nb.drawdown_from_peak_nb(_values(a, "a")), a, getattr(a, "name", None))
+    x = _values(a, "a")
+    return _wrap(nb.drawdown_from_peak_nb(x, np.empty_like(x)), a, getattr(a, "name", None))
 
 
 def realized_vol(close, window: int, *, periods_per_year: float):
@@ -219,5 +225,6 @@ def realized_vol(close, window: int, *, periods_per_year: float):
             or not math.isfinite(ppy) or ppy <= 0:
         raise ConfigError(f"periods_per_year must be a positive number, got {ppy!r}. "
                           "Fix: e.g. periods_per_year=365 for daily bars, 8760 for hourly")
-    out = nb.realized_vol_nb(_values(close, "close"), window, float(ppy))
+    c = _values(close, "close")
+    out = nb.realized_vol_nb(c, window, float(ppy), np.empty_like(c))
     return _wrap(out, close, getattr(close, "name", None))

@@ -4,26 +4,20 @@ Every 2-D kernel takes float64 arrays shaped (time, column), loops over columns 
 arrays of the same shape; NaN means missing. Each ``*_1d_nb`` helper does one column. Kernels compile lazily
 on first call and are cached to disk.
 
+``out`` (optional, every kernel): a preallocated float64 array to write into and return. The public wrappers
+pass one from ``np.empty``, because numpy maps large arrays onto huge pages: for 5M bars that saves ~15 ms
+of page faults per output array over allocating inside numba.
+
 Two NaN conventions, each copied from the kernel's oracle:
 
 - pandas-style (`sma_nb`, `rolling_max_nb`, `realized_vol_nb`): an output is NaN while any input in its
   window is NaN; `rolling_max_nb(a, 0)` and `drawdown_from_peak_nb` skip NaN like ``cummax()``.
 - TA-Lib-style (`ema_nb`, `atr_nb`, `adx_nb`): leading NaNs are skipped, as the ``talib`` wrapper does, so the
   warm-up starts at the first bar where every input is present (a symbol listed late gets its own warm-up).
-  A NaN after that start flows through the recursion as it does in TA-Lib, usually making every later
-  output NaN.
+  A NaN after that start flows through the recursion exactly as in TA-Lib (see each kernel).
 """
 import numpy as np
 from numba import njit
-
-
-@njit(cache=True)
-def _first_valid_nb(a):
-    """Index of the first non-NaN value of ``a``, or ``len(a)`` if there is none."""
-    for i in range(a.shape[0]):
-        if not np.isnan(a[i]):
-            return i
-    return a.shape[0]
 
 
 @njit(cache=True)
@@ -33,6 +27,13 @@ def _first_valid3_nb(a, b, c):
         if not (np.isnan(a[i]) or np.isnan(b[i]) or np.isnan(c[i])):
             return i
     return a.shape[0]
+
+
+@njit(cache=True)
+def _nan_head_nb(out, stop):
+    """Set ``out[:stop]`` to NaN (``stop`` clipped to the length)."""
+    for i in range(min(stop, out.shape[0])):
+        out[i] = np.nan
 
 
 @njit(cache=True)
@@ -52,15 +53,16 @@ def _true_range_nb(high, low, prev_close):
 
 
 @njit(cache=True)
-def sma_1d_nb(a, window):
+def sma_1d_nb(a, window, out=None):
     """Numba equivalent to ``pd.Series(a).rolling(window).mean()``.
 
-    Same algorithm as pandas' ``roll_mean``: a Kahan-compensated running sum (add the new value, remove the
-    one leaving), NaN counted as missing, and a window of identical values returning that value exactly.
+    Same algorithm as pandas' ``roll_mean``: a Kahan-compensated running sum (remove the value leaving, add
+    the new one), NaN counted as missing, and a window of identical values returning that value exactly.
     First ``window - 1`` outputs are NaN, and any window containing a NaN is NaN.
     """
     n = a.shape[0]
-    out = np.empty(n, dtype=np.float64)
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
     total = 0.0
     comp_add = 0.0
     comp_remove = 0.0
@@ -105,30 +107,36 @@ def sma_1d_nb(a, window):
 
 
 @njit(cache=True)
-def sma_nb(a, window):
+def sma_nb(a, window, out=None):
     """Numba equivalent to ``pd.DataFrame(a).rolling(window).mean()``. Warm-up: ``window - 1`` NaNs."""
-    out = np.empty(a.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty(a.shape, dtype=np.float64)
     for col in range(a.shape[1]):
-        out[:, col] = sma_1d_nb(a[:, col], window)
+        sma_1d_nb(a[:, col], window, out[:, col])
     return out
 
 
 @njit(cache=True)
-def ema_1d_nb(a, span):
+def ema_1d_nb(a, span, out=None):
     """Numba equivalent to ``talib.EMA(a, timeperiod=span)``.
 
     Seed: the simple mean of the first ``span`` values, output at index ``span - 1``; then
-    ``ema = (x - ema) * k + ema`` with ``k = 2 / (span + 1)``. Leading NaNs are skipped as in ``talib``;
-    ``span == 1`` returns a copy of ``a`` (TA-Lib's special case, so a NaN does not stick).
+    ``ema = (x - ema) * k + ema`` with ``k = 2 / (span + 1)``. Leading NaNs are skipped as in ``talib``; a
+    later NaN makes every following value NaN. ``span == 1`` returns a copy of ``a`` (TA-Lib's special case).
 
     This differs from ``pd.Series(a).ewm(span=span, adjust=False).mean()``, which seeds with the first value
     (``ema_0 = a[0]``): the two converge as ``(1 - k)**t`` but are never equal.
     """
-    if span == 1:
-        return a.copy()
     n = a.shape[0]
-    out = np.full(n, np.nan)
-    s = _first_valid_nb(a)
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
+    if span == 1:
+        out[:] = a
+        return out
+    s = 0
+    while s < n and np.isnan(a[s]):
+        s += 1
+    _nan_head_nb(out, s + span - 1)
     if s + span - 1 >= n:
         return out
     total = 0.0
@@ -144,11 +152,12 @@ def ema_1d_nb(a, span):
 
 
 @njit(cache=True)
-def ema_nb(a, span):
+def ema_nb(a, span, out=None):
     """Numba equivalent to ``talib.EMA`` on each column. Warm-up: ``span - 1`` NaNs (after leading NaNs)."""
-    out = np.empty(a.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty(a.shape, dtype=np.float64)
     for col in range(a.shape[1]):
-        out[:, col] = ema_1d_nb(a[:, col], span)
+        ema_1d_nb(a[:, col], span, out[:, col])
     return out
 
 
@@ -156,16 +165,19 @@ def ema_nb(a, span):
 
 
 @njit(cache=True)
-def atr_1d_nb(high, low, close, window):
+def atr_1d_nb(high, low, close, window, out=None):
     """Numba equivalent to ``talib.ATR(high, low, close, timeperiod=window)``.
 
     TR_t = max(H_t - L_t, |H_t - C_{t-1}|, |L_t - C_{t-1}|) from bar 1. First ATR at index ``window`` is the
-    mean of TR[1..window]; then ATR_t = (ATR_{t-1} * (window - 1) + TR_t) / window. ``window == 1`` gives TR
-    itself, first at index 1 (but, as in TA-Lib, a NaN TR still sticks: NaN * 0 is NaN).
+    mean of TR[1..window]; then ATR_t = (ATR_{t-1} * (window - 1) + TR_t) / window. ``window == 1`` gives TR.
+    A NaN high or low after the start makes every later ATR NaN (as in TA-Lib, even for ``window == 1``); a
+    NaN close alone only drops its |H - C_prev| and |L - C_prev| terms from the next TR.
     """
     n = high.shape[0]
-    out = np.full(n, np.nan)
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
     s = _first_valid3_nb(high, low, close)
+    _nan_head_nb(out, s + window)
     if s + window >= n:
         return out
     total = 0.0
@@ -182,11 +194,12 @@ def atr_1d_nb(high, low, close, window):
 
 
 @njit(cache=True)
-def atr_nb(high, low, close, window):
+def atr_nb(high, low, close, window, out=None):
     """Numba equivalent to ``talib.ATR`` on each column. Warm-up: ``window`` NaNs (after leading NaNs)."""
-    out = np.empty(close.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty(close.shape, dtype=np.float64)
     for col in range(close.shape[1]):
-        out[:, col] = atr_1d_nb(high[:, col], low[:, col], close[:, col], window)
+        atr_1d_nb(high[:, col], low[:, col], close[:, col], window, out[:, col])
     return out
 
 
@@ -194,10 +207,11 @@ _TA_EPSILON = 1e-14  # TA-Lib's zero band for +DI + -DI (points, 0..200)
 
 
 @njit(cache=True)
-def adx_1d_nb(high, low, close, window):
+def adx_1d_nb(high, low, close, window, out=None):
     """Numba equivalent to ``(talib.ADX, talib.PLUS_DI, talib.MINUS_DI)(high, low, close, timeperiod=window)``.
 
-    Follows TA-Lib step by step (``window >= 2``):
+    Returns ``(adx, plus_di, minus_di)``, the rows of ``out`` (shape ``(3, n)``). Follows TA-Lib step by step
+    (``window >= 2``):
 
     - +DM_t = H_t - H_{t-1} if it is positive and larger than L_{t-1} - L_t, else 0; -DM_t likewise (equal
       moves give both 0). TR as in `atr_1d_nb`.
@@ -208,18 +222,21 @@ def adx_1d_nb(high, low, close, window):
       ADX_t = (ADX_{t-1} * (window - 1) + DX_t) / window.
 
     Degenerate bars, as TA-Lib: if smoothed TR is 0 (flat prices) both DIs are 0 and DX is not defined;
-    if |+DI + -DI| < 1e-14 (TA-Lib's epsilon), DX is not defined either. An undefined DX adds 0 to the first ADX's sum and leaves a
-    later ADX unchanged, so a flat series gives +DI = -DI = ADX = 0.
+    if |+DI + -DI| < 1e-14 (TA-Lib's epsilon), DX is not defined either. An undefined DX adds 0 to the first
+    ADX's sum and leaves a later ADX unchanged, so a flat series gives +DI = -DI = ADX = 0.
 
     NaN after the first complete bar, as TA-Lib: a NaN high or low makes smoothed TR NaN for good, which
     TA-Lib treats like TR = 0, so from then on +DI = -DI = 0 and ADX stays frozen at its last value (not NaN).
-    A NaN close alone only drops that bar's |H - C_prev| and |L - C_prev| terms from the next TR.
+    A NaN close alone only drops its |H - C_prev| and |L - C_prev| terms from the next TR.
     """
     n = high.shape[0]
-    adx = np.full(n, np.nan)
-    pdi = np.full(n, np.nan)
-    mdi = np.full(n, np.nan)
+    if out is None:
+        out = np.empty((3, n), dtype=np.float64)
+    adx, pdi, mdi = out[0], out[1], out[2]
     s = _first_valid3_nb(high, low, close)
+    _nan_head_nb(pdi, s + window)
+    _nan_head_nb(mdi, s + window)
+    _nan_head_nb(adx, s + 2 * window - 1)
     if s + window >= n:
         return adx, pdi, mdi
     prev_high = high[s]
@@ -278,207 +295,213 @@ def adx_1d_nb(high, low, close, window):
 
 
 @njit(cache=True)
-def adx_nb(high, low, close, window):
+def adx_nb(high, low, close, window, out=None):
     """Numba equivalent to ``talib.ADX``, ``talib.PLUS_DI``, ``talib.MINUS_DI`` on each column.
 
-    Returns ``(adx, plus_di, minus_di)``. Warm-up (after leading NaNs): ``2 * window - 1`` NaNs for ADX,
-    ``window`` for the DIs.
+    Returns ``(adx, plus_di, minus_di)``, the three slices of ``out`` (shape ``(3, time, column)``). Warm-up
+    (after leading NaNs): ``2 * window - 1`` NaNs for ADX, ``window`` for the DIs.
     """
-    adx = np.empty(close.shape, dtype=np.float64)
-    pdi = np.empty(close.shape, dtype=np.float64)
-    mdi = np.empty(close.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty((3,) + close.shape, dtype=np.float64)
     for col in range(close.shape[1]):
-        a, p, m = adx_1d_nb(high[:, col], low[:, col], close[:, col], window)
-        adx[:, col] = a
-        pdi[:, col] = p
-        mdi[:, col] = m
-    return adx, pdi, mdi
+        adx_1d_nb(high[:, col], low[:, col], close[:, col], window, out[:, :, col])
+    return out[0], out[1], out[2]
 
 
 # ---------------------------------------------------------------- peaks and drawdowns
 
 
 @njit(cache=True)
-def cummax_1d_nb(a):
+def cummax_1d_nb(a, out=None):
     """Numba equivalent to ``pd.Series(a).cummax()``: NaN stays NaN and is skipped by the running max."""
     n = a.shape[0]
-    out = np.empty(n, dtype=np.float64)
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
     peak = np.nan
     for i in range(n):
         v = a[i]
         if np.isnan(v):
             out[i] = np.nan
             continue
-        if np.isnan(peak) or v > peak:
+        if not v <= peak:  # also true while peak is still NaN
             peak = v
         out[i] = peak
     return out
 
 
 @njit(cache=True)
-def rolling_max_1d_nb(a, window):
+def rolling_max_1d_nb(a, window, out=None):
     """Numba equivalent to ``pd.Series(a).rolling(window).max()``; ``window <= 0`` gives ``cummax()``.
 
     O(n) monotonic deque (a ring buffer of indices whose values decrease). First ``window - 1`` outputs are
     NaN, and any window containing a NaN is NaN.
     """
     if window <= 0:
-        return cummax_1d_nb(a)
+        return cummax_1d_nb(a, out)
     n = a.shape[0]
-    out = np.empty(n, dtype=np.float64)
-    dq = np.empty(window, dtype=np.int64)
-    head = 0  # position of the front (the max) in the ring
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
+    ring = np.empty(window, dtype=np.int64)
+    head = 0  # ring slot of the front (the max)
     size = 0
     nan_ct = 0
     for i in range(n):
-        if size > 0 and dq[head] <= i - window:  # front fell out of the window
-            head = (head + 1) % window
+        if size > 0 and ring[head] <= i - window:  # front fell out of the window
+            head = head + 1 if head + 1 < window else 0
             size -= 1
         v = a[i]
         if np.isnan(v):
             nan_ct += 1
         else:
-            while size > 0 and a[dq[(head + size - 1) % window]] <= v:
+            back = head + size - 1
+            if back >= window:
+                back -= window
+            while size > 0 and a[ring[back]] <= v:  # drop smaller values from the back
                 size -= 1
-            dq[(head + size) % window] = i
+                back = back - 1 if back > 0 else window - 1
+            back = head + size
+            if back >= window:
+                back -= window
+            ring[back] = i
             size += 1
         if i >= window and np.isnan(a[i - window]):
             nan_ct -= 1
-        if i >= window - 1 and nan_ct == 0:
-            out[i] = a[dq[head]]
-        else:
-            out[i] = np.nan
+        out[i] = a[ring[head]] if i >= window - 1 and nan_ct == 0 else np.nan
     return out
 
 
 @njit(cache=True)
-def rolling_max_nb(a, window):
+def rolling_max_nb(a, window, out=None):
     """Numba equivalent to ``pd.DataFrame(a).rolling(window).max()``, or ``.cummax()`` if ``window <= 0``.
 
     Warm-up: ``window - 1`` NaNs (none for the expanding max).
     """
-    out = np.empty(a.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty(a.shape, dtype=np.float64)
     for col in range(a.shape[1]):
-        out[:, col] = rolling_max_1d_nb(a[:, col], window)
+        rolling_max_1d_nb(a[:, col], window, out[:, col])
     return out
 
 
 @njit(cache=True, error_model="numpy")  # x / 0 gives inf or NaN as in numpy, not ZeroDivisionError
-def drawdown_from_peak_1d_nb(a):
+def drawdown_from_peak_1d_nb(a, out=None):
     """Numba equivalent to ``s / s.cummax() - 1`` (<= 0 for positive prices; NaN where ``a`` is NaN)."""
-    peak = cummax_1d_nb(a)
-    out = np.empty(a.shape[0], dtype=np.float64)
-    for i in range(a.shape[0]):
-        out[i] = a[i] / peak[i] - 1.0
+    n = a.shape[0]
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
+    peak = np.nan
+    for i in range(n):
+        v = a[i]
+        if np.isnan(v):
+            out[i] = np.nan
+            continue
+        if not v <= peak:
+            peak = v
+        out[i] = v / peak - 1.0
     return out
 
 
 @njit(cache=True)
-def drawdown_from_peak_nb(a):
+def drawdown_from_peak_nb(a, out=None):
     """Numba equivalent to ``df / df.cummax() - 1``. No warm-up."""
-    out = np.empty(a.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty(a.shape, dtype=np.float64)
     for col in range(a.shape[1]):
-        out[:, col] = drawdown_from_peak_1d_nb(a[:, col])
+        drawdown_from_peak_1d_nb(a[:, col], out[:, col])
     return out
 
 
 # ---------------------------------------------------------------- volatility
 
-
-_INV_COND_TOL = np.finfo(np.float64).eps * 1e3  # pandas: below this a Welford update lost too many digits
+_INV_COND_TOL = np.finfo(np.float64).eps * 1e3  # pandas: an update leaving < 3 digits triggers a recompute
 
 
 @njit(cache=True)
-def _var_add_nb(v, state):
-    """Welford add with Kahan-compensated mean; state = [nobs, mean, ssqdm, comp_add, comp_remove, unstable]."""
+def _var_add_nb(v, nobs, mean, ssqdm, comp, unstable):
+    """pandas' ``add_var``: Welford with a Kahan-compensated mean. Returns the updated state."""
     if np.isnan(v):
-        return
-    prev_m2 = state[2]
-    state[0] += 1.0
-    prev_mean = state[1] - state[3]
-    y = v - state[3]
-    t = y - state[1]
-    state[3] = t + state[1] - y
-    state[1] = state[1] + t / state[0]
-    state[2] = state[2] + (v - prev_mean) * (v - state[1])
-    if prev_m2 * _INV_COND_TOL > state[2]:
-        state[5] = 1.0
+        return nobs, mean, ssqdm, comp, unstable
+    prev_m2 = ssqdm
+    nobs += 1.0
+    prev_mean = mean - comp
+    y = v - comp
+    t = y - mean
+    comp = t + mean - y
+    mean = mean + t / nobs
+    ssqdm = ssqdm + (v - prev_mean) * (v - mean)
+    return nobs, mean, ssqdm, comp, unstable or prev_m2 * _INV_COND_TOL > ssqdm
 
 
 @njit(cache=True)
-def _var_remove_nb(v, state):
-    """Welford remove, the mirror of `_var_add_nb` (uses its own compensation term)."""
+def _var_remove_nb(v, nobs, mean, ssqdm, comp, unstable):
+    """pandas' ``remove_var``, the mirror of `_var_add_nb` (with its own compensation term)."""
     if np.isnan(v):
-        return
-    prev_m2 = state[2]
-    state[0] -= 1.0
-    if state[0] == 0.0:
-        state[1] = 0.0
-        state[2] = 0.0
-        state[5] = 0.0
-        return
-    prev_mean = state[1] - state[4]
-    y = v - state[4]
-    t = y - state[1]
-    state[4] = t + state[1] - y
-    state[1] = state[1] - t / state[0]
-    state[2] = state[2] - (v - prev_mean) * (v - state[1])
-    if prev_m2 * _INV_COND_TOL > state[2]:
-        state[5] = 1.0
+        return nobs, mean, ssqdm, comp, unstable
+    nobs -= 1.0
+    if nobs == 0.0:
+        return nobs, 0.0, 0.0, comp, False
+    prev_m2 = ssqdm
+    prev_mean = mean - comp
+    y = v - comp
+    t = y - mean
+    comp = t + mean - y
+    mean = mean - t / nobs
+    ssqdm = ssqdm - (v - prev_mean) * (v - mean)
+    return nobs, mean, ssqdm, comp, unstable or prev_m2 * _INV_COND_TOL > ssqdm
 
 
 @njit(cache=True)
-def rolling_std_1d_nb(a, window):
-    """Numba equivalent to ``pd.Series(a).rolling(window).std()`` (ddof=1).
+def realized_vol_1d_nb(close, window, periods_per_year, out=None):
+    """Numba equivalent to ``np.log(s).diff().rolling(window).std() * np.sqrt(periods_per_year)``.
 
-    pandas' ``roll_var``: Welford add/remove with Kahan-compensated mean, recomputing the window from scratch
-    when an update cancels catastrophically. First ``window - 1`` outputs are NaN (all NaN if ``window < 2``),
-    and any window containing a NaN is NaN.
+    Rolling std (ddof=1) by pandas' ``roll_var``: Welford add/remove with a Kahan-compensated mean, and the
+    window recomputed from scratch when an update cancels catastrophically. First value at index ``window``
+    (``window >= 2``); a NaN close makes every window holding one of its two returns NaN. Numba's ``log``
+    can differ from numpy's by one ulp, so results agree to ~1e-12, not bit for bit.
     """
-    n = a.shape[0]
-    out = np.empty(n, dtype=np.float64)
-    state = np.zeros(6)
+    n = close.shape[0]
+    if out is None:
+        out = np.empty(n, dtype=np.float64)
+    scale = np.sqrt(periods_per_year)
+    ring = np.empty(window, dtype=np.float64)  # the returns in the window, r_i at slot i % window
+    nobs = mean = ssqdm = comp_add = comp_remove = 0.0
+    unstable = False
+    log_prev = np.nan
+    slot = 0
     for i in range(n):
-        if i > 0:
-            if i >= window:
-                _var_remove_nb(a[i - window], state)
-            _var_add_nb(a[i], state)
-        if i == 0 or state[5] != 0.0:  # (re)start from the values in the window
-            state[:] = 0.0
-            for j in range(max(0, i - window + 1), i + 1):
-                _var_add_nb(a[j], state)
-            state[5] = 0.0
-        nobs = state[0]
+        log_now = np.log(close[i])
+        r = log_now - log_prev  # NaN at i = 0, as diff() gives
+        log_prev = log_now
+        if i >= window:  # ring[slot] still holds r_{i - window}, the return leaving the window
+            nobs, mean, ssqdm, comp_remove, unstable = _var_remove_nb(
+                ring[slot], nobs, mean, ssqdm, comp_remove, unstable)
+        ring[slot] = r
+        slot = slot + 1 if slot + 1 < window else 0
+        nobs, mean, ssqdm, comp_add, unstable = _var_add_nb(r, nobs, mean, ssqdm, comp_add, unstable)
+        if unstable:  # recompute the window from scratch, oldest first
+            nobs = mean = ssqdm = comp_add = comp_remove = 0.0
+            for j in range(min(i + 1, window)):
+                k = slot + j if i + 1 >= window else j
+                if k >= window:
+                    k -= window
+                nobs, mean, ssqdm, comp_add, unstable = _var_add_nb(ring[k], nobs, mean, ssqdm, comp_add, False)
+            unstable = False
         if nobs >= window and nobs > 1.0:
-            var = state[2] / (nobs - 1.0)
-            out[i] = 0.0 if var < 0.0 else np.sqrt(var)
+            var = ssqdm / (nobs - 1.0)
+            out[i] = (0.0 if var < 0.0 else np.sqrt(var)) * scale
         else:
             out[i] = np.nan
     return out
 
 
 @njit(cache=True)
-def realized_vol_1d_nb(close, window, periods_per_year):
-    """Numba equivalent to ``np.log(s).diff().rolling(window).std() * np.sqrt(periods_per_year)``.
-
-    First value at index ``window``; a NaN close makes every window holding one of its two returns NaN.
-    Numba's ``log`` can differ from numpy's by one ulp, so results agree to ~1e-12, not bit for bit.
-    """
-    n = close.shape[0]
-    r = np.empty(n, dtype=np.float64)
-    r[0:1] = np.nan
-    for i in range(1, n):
-        r[i] = np.log(close[i]) - np.log(close[i - 1])
-    return rolling_std_1d_nb(r, window) * np.sqrt(periods_per_year)
-
-
-@njit(cache=True)
-def realized_vol_nb(close, window, periods_per_year):
+def realized_vol_nb(close, window, periods_per_year, out=None):
     """Numba equivalent to ``np.log(df).diff().rolling(window).std() * np.sqrt(periods_per_year)``.
 
     Warm-up: ``window`` NaNs (``window >= 2``).
     """
-    out = np.empty(close.shape, dtype=np.float64)
+    if out is None:
+        out = np.empty(close.shape, dtype=np.float64)
     for col in range(close.shape[1]):
-        out[:, col] = realized_vol_1d_nb(close[:, col], window, periods_per_year)
+        realized_vol_1d_nb(close[:, col], window, periods_per_year, out[:, col])
     return out
