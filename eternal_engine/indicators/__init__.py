@@ -19,9 +19,11 @@ function                                   oracle (tested: same NaN, 1e-9 relati
 periods_per_year=...)``                    .std() * np.sqrt(periods_per_year)``
 =========================================  ===========================================  ======================
 
-NaN inside the data follows the oracle. pandas-style indicators are NaN while any value in the window is NaN.
-TA-Lib-style ones (ema, atr, adx) skip leading NaNs, so a symbol listed late starts its own warm-up at its
-first complete bar; a NaN after that usually makes every later value NaN, as in TA-Lib.
+NaN inside the data follows the oracle. pandas-style indicators (sma, rolling_max, realized_vol) are NaN while
+any value in the window is NaN or +-inf. TA-Lib-style ones (ema, atr, adx) skip leading NaNs, so a symbol
+listed late starts its own warm-up at its first complete bar; after that TA-Lib's arithmetic is copied as is:
+a NaN makes every later EMA and ATR value NaN, while ADX reports +DI = -DI = 0 and freezes (TA-Lib reads the
+NaN range as zero). Fill or drop gaps first if that matters.
 
 ``ema`` is TA-Lib's EMA, not ``a.ewm(span=span, adjust=False).mean()``: pandas seeds with the first value,
 TA-Lib with the mean of the first ``span`` values, and the two never become equal.

@@ -11,7 +11,8 @@ of page faults per output array over allocating inside numba.
 Two NaN conventions, each copied from the kernel's oracle:
 
 - pandas-style (`sma_nb`, `rolling_max_nb`, `realized_vol_nb`): an output is NaN while any input in its
-  window is NaN; `rolling_max_nb(a, 0)` and `drawdown_from_peak_nb` skip NaN like ``cummax()``.
+  window is NaN or +-inf (pandas' rolling treats inf as missing); `rolling_max_nb(a, 0)` and
+  `drawdown_from_peak_nb` skip NaN like ``cummax()``.
 - TA-Lib-style (`ema_nb`, `atr_nb`, `adx_nb`): leading NaNs are skipped, as the ``talib`` wrapper does, so the
   warm-up starts at the first bar where every input is present (a symbol listed late gets its own warm-up).
   A NaN after that start flows through the recursion exactly as in TA-Lib (see each kernel).
@@ -57,8 +58,9 @@ def sma_1d_nb(a, window, out=None):
     """Numba equivalent to ``pd.Series(a).rolling(window).mean()``.
 
     Same algorithm as pandas' ``roll_mean``: a Kahan-compensated running sum (remove the value leaving, add
-    the new one), NaN counted as missing, and a window of identical values returning that value exactly.
-    First ``window - 1`` outputs are NaN, and any window containing a NaN is NaN.
+    the new one), NaN and +-inf counted as missing (pandas' rolling turns inf into NaN), and a window of
+    identical values returning that value exactly. First ``window - 1`` outputs are NaN, and any window
+    containing a missing value is NaN.
     """
     n = a.shape[0]
     if out is None:
@@ -73,7 +75,7 @@ def sma_1d_nb(a, window, out=None):
     for i in range(n):
         if i >= window:  # remove the value leaving the window
             v = a[i - window]
-            if not np.isnan(v):
+            if np.isfinite(v):
                 nobs -= 1
                 y = -v - comp_remove
                 t = total + y
@@ -82,7 +84,7 @@ def sma_1d_nb(a, window, out=None):
                 if np.signbit(v):
                     neg_ct -= 1
         v = a[i]
-        if not np.isnan(v):
+        if np.isfinite(v):
             nobs += 1
             y = v - comp_add
             t = total + y
@@ -256,10 +258,10 @@ def adx_1d_nb(high, low, close, window, out=None):
         if not warm:
             dm_m -= dm_m / window
             dm_p -= dm_p / window
-        if diff_m > 0 and diff_p < diff_m:
-            dm_m += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
-            dm_p += diff_p
+        # TA-Lib's "if -DM ... else if +DM" without branches (random data mispredicts them); the two tests
+        # are exclusive, and adding 0.0 changes nothing
+        dm_m += diff_m if (diff_m > 0) & (diff_p < diff_m) else 0.0
+        dm_p += diff_p if (diff_p > 0) & (diff_p > diff_m) else 0.0
         x = _true_range_nb(prev_high, prev_low, prev_close)
         prev_close = close[i]
         if warm:
@@ -334,7 +336,7 @@ def rolling_max_1d_nb(a, window, out=None):
     """Numba equivalent to ``pd.Series(a).rolling(window).max()``; ``window <= 0`` gives ``cummax()``.
 
     O(n) monotonic deque (a ring buffer of indices whose values decrease). First ``window - 1`` outputs are
-    NaN, and any window containing a NaN is NaN.
+    NaN, and any window containing a NaN or +-inf (missing to pandas' rolling) is NaN.
     """
     if window <= 0:
         return cummax_1d_nb(a, out)
@@ -350,7 +352,7 @@ def rolling_max_1d_nb(a, window, out=None):
             head = head + 1 if head + 1 < window else 0
             size -= 1
         v = a[i]
-        if np.isnan(v):
+        if not np.isfinite(v):
             nan_ct += 1
         else:
             back = head + size - 1
@@ -364,7 +366,7 @@ def rolling_max_1d_nb(a, window, out=None):
                 back -= window
             ring[back] = i
             size += 1
-        if i >= window and np.isnan(a[i - window]):
+        if i >= window and not np.isfinite(a[i - window]):
             nan_ct -= 1
         out[i] = a[ring[head]] if i >= window - 1 and nan_ct == 0 else np.nan
     return out
@@ -419,7 +421,7 @@ _INV_COND_TOL = np.finfo(np.float64).eps * 1e3  # pandas: an update leaving < 3 
 @njit(cache=True)
 def _var_add_nb(v, nobs, mean, ssqdm, comp, unstable):
     """pandas' ``add_var``: Welford with a Kahan-compensated mean. Returns the updated state."""
-    if np.isnan(v):
+    if not np.isfinite(v):  # pandas' rolling turns inf into NaN
         return nobs, mean, ssqdm, comp, unstable
     prev_m2 = ssqdm
     nobs += 1.0
@@ -435,7 +437,7 @@ def _var_add_nb(v, nobs, mean, ssqdm, comp, unstable):
 @njit(cache=True)
 def _var_remove_nb(v, nobs, mean, ssqdm, comp, unstable):
     """pandas' ``remove_var``, the mirror of `_var_add_nb` (with its own compensation term)."""
-    if np.isnan(v):
+    if not np.isfinite(v):
         return nobs, mean, ssqdm, comp, unstable
     nobs -= 1.0
     if nobs == 0.0:
@@ -456,8 +458,8 @@ def realized_vol_1d_nb(close, window, periods_per_year, out=None):
 
     Rolling std (ddof=1) by pandas' ``roll_var``: Welford add/remove with a Kahan-compensated mean, and the
     window recomputed from scratch when an update cancels catastrophically. First value at index ``window``
-    (``window >= 2``); a NaN close makes every window holding one of its two returns NaN. Numba's ``log``
-    can differ from numpy's by one ulp, so results agree to ~1e-12, not bit for bit.
+    (``window >= 2``); a NaN (or zero) close makes every window holding one of its two returns NaN.
+    Numba's ``log`` can differ from numpy's by one ulp, so results agree to ~1e-12, not bit for bit.
     """
     n = close.shape[0]
     if out is None:
