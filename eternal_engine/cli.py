@@ -57,7 +57,8 @@ def cmd_backtest(args) -> int:
     result = backtest(market, config, engines=engines, start=args.start, end=args.end)
     say(f"done: {len(result.fill_records)} fills, {len(result.trade_records)} trades")
     stats = result.stats()
-    with pd.option_context("display.max_rows", 200, "display.float_format", "{:,.4f}".format):
+    with pd.option_context("display.max_rows", 200, "display.max_colwidth", 80,
+                           "display.float_format", "{:,.4f}".format):
         print(stats.to_string())
     if args.out:
         say(f"writing the report to {args.out}")
