@@ -37,63 +37,50 @@ def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold):
 
 
 @njit(cache=True)
-def trend_step_nb(t, s, cols, close, high, low, kind, sig, params, pos, equity, stop, extreme,
-                  out_qty, out_reason, out_stop_dist):
-    """Decide TREND orders for sleeve ``s`` on the close of bar ``t``.
+def trend_step_nb(qty, stop, extreme, close, high, low, atr, long_entry, short_entry, long_exit, short_exit,
+                  is_perp, equity, gross, params):
+    """Decide TREND's order for one instrument of one sleeve on the close of a bar.
 
-    Trails the stops of open positions (highest high since entry - mult x ATR for longs, lowest low + mult x
-    ATR for shorts; stops only ever tighten), exits on the SMA cross, and sizes entries as
-    ``min(risk x equity / (mult x ATR), max_position x equity / close)`` within the leverage cap on the
-    sleeve's gross notional (1x for spot). Writes signed quantities to ``out_qty`` (0 = no order), the
-    reason code to ``out_reason`` and, for entries, the stop distance to ``out_stop_dist``.
+    Inputs are the position ``qty`` and its ``stop``/``extreme`` (highest high, or lowest low, since entry),
+    the bar's close/high/low, ATR and raw signals, the sleeve's ``equity`` and ``gross`` notional so far.
+    Trails the stop of an open position (extreme - mult x ATR for longs, + for shorts; it only tightens),
+    exits on the SMA cross, and sizes an entry as ``min(risk x equity / (mult x ATR),
+    max_position x equity / close, (max_leverage x equity - gross) / close)`` (leverage 1x on spot).
+
+    Returns ``(stop, extreme, order_qty, reason, stop_dist)``; ``order_qty`` 0 means no order.
+    Scalars in, scalars out: a per-bar kernel taking arrays would pay reference-count traffic on every call.
     """
     mult = params.stop_mult
-    gross = 0.0
-    for j in range(close.shape[1]):
-        gross += abs(pos[s, j]) * close[t, j]
-    for k in range(cols.shape[0]):
-        i = cols[k]
-        p = pos[s, i]
-        a = sig.atr[t, i]
-        if p > 0.0:
-            if high[t, i] > extreme[s, i]:
-                extreme[s, i] = high[t, i]
-            cand = extreme[s, i] - mult * a
-            if cand > stop[s, i]:  # NaN ATR leaves the stop unchanged
-                stop[s, i] = cand
-            if sig.long_exit[t, i]:
-                out_qty[i] = -p
-                out_reason[i] = 2
-        elif p < 0.0:
-            if low[t, i] < extreme[s, i]:
-                extreme[s, i] = low[t, i]
-            cand = extreme[s, i] + mult * a
-            if cand < stop[s, i]:
-                stop[s, i] = cand
-            if sig.short_exit[t, i]:
-                out_qty[i] = -p
-                out_reason[i] = 2
-        else:
-            direction = 0
-            if sig.long_entry[t, i]:
-                direction = 1
-            elif sig.short_entry[t, i] and params.allow_short and kind[i] == _PERP:
-                direction = -1
-            if direction == 0 or not a > 0.0 or not equity > 0.0:
-                continue
-            price = close[t, i]
-            dist = mult * a
-            qty = params.risk_per_trade * equity / dist
-            cap = params.max_position * equity / price
-            if qty > cap:
-                qty = cap
-            lev = params.max_leverage if kind[i] == _PERP else min(params.max_leverage, 1.0)
-            room = (lev * equity - gross) / price
-            if qty > room:
-                qty = room
-            if qty <= 0.0:
-                continue
-            gross += qty * price
-            out_qty[i] = direction * qty
-            out_reason[i] = 0 if direction > 0 else 1
-            out_stop_dist[i] = dist
+    if qty > 0.0:
+        if high > extreme:
+            extreme = high
+        cand = extreme - mult * atr
+        if cand > stop:  # a NaN ATR leaves the stop unchanged
+            stop = cand
+        if long_exit:
+            return stop, extreme, -qty, 2, np.nan
+        return stop, extreme, 0.0, -1, np.nan
+    if qty < 0.0:
+        if low < extreme:
+            extreme = low
+        cand = extreme + mult * atr
+        if cand < stop:
+            stop = cand
+        if short_exit:
+            return stop, extreme, -qty, 2, np.nan
+        return stop, extreme, 0.0, -1, np.nan
+    direction = 0
+    if long_entry:
+        direction = 1
+    elif short_entry and params.allow_short and is_perp:
+        direction = -1
+    if direction == 0 or not atr > 0.0 or not equity > 0.0:
+        return stop, extreme, 0.0, -1, np.nan
+    dist = mult * atr
+    size = params.risk_per_trade * equity / dist
+    size = min(size, params.max_position * equity / close)
+    lev = params.max_leverage if is_perp else min(params.max_leverage, 1.0)
+    size = min(size, (lev * equity - gross) / close)
+    if not size > 0.0:
+        return stop, extreme, 0.0, -1, np.nan
+    return stop, extreme, direction * size, 0 if direction > 0 else 1, dist

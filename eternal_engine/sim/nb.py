@@ -119,48 +119,13 @@ def _fill(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee_rate, price_
 
 
 @njit(cache=True)
-def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fill_close, init_cash,
-                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts):
-    """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`).
-
-    Returns ``(sleeve_equity (T, S), cash (T,), positions (T, I), orders, fills, funding_payments, trades)``
-    where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
-    """
-    n_bars, n_cols = close.shape
-    n_sleeves = init_cash.shape[0]
-    cash = init_cash.copy()
-    pos = np.zeros((n_sleeves, n_cols))
-    pend_qty = np.zeros((n_sleeves, n_cols))
-    pend_id = np.full((n_sleeves, n_cols), -1, dtype=np.int64)
-    pend_reason = np.zeros((n_sleeves, n_cols), dtype=np.int8)
-    pend_dist = np.full((n_sleeves, n_cols), np.nan)
-    stop = np.full((n_sleeves, n_cols), np.nan)
-    extreme = np.full((n_sleeves, n_cols), np.nan)
-    out_qty = np.zeros(n_cols)
-    out_reason = np.zeros(n_cols, dtype=np.int8)
-    out_dist = np.full(n_cols, np.nan)
-
-    sleeve_equity = np.empty((n_bars, n_sleeves))
-    cash_out = np.empty(n_bars)
-    pos_out = np.empty((n_bars, n_cols))
-    cap = 64 + n_bars // 8
-    orders = np.empty(cap, dtype=order_dt)
-    fills = np.empty(cap, dtype=fill_dt)
-    pays = np.empty(cap, dtype=funding_dt)
-    trades = np.empty(cap, dtype=trade_dt)
-    n = np.zeros(4, dtype=np.int64)
-    per_bar = 3 * n_sleeves * n_cols
-
-    for t in range(n_bars):
-        if n[_O] + per_bar > orders.shape[0]:
-            orders = _grow(orders)
-        if n[_F] + per_bar > fills.shape[0]:
-            fills = _grow(fills)
-        if n[_P] + per_bar > pays.shape[0]:
-            pays = _grow(pays)
-        if n[_T] + per_bar > trades.shape[0]:
-            trades = _grow(trades)
-
+def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_fee, slippage, fill_close,
+                 trend_sleeve, trend_cols, t_le, t_se, t_lx, t_sx, t_atr, trend_params, ext_sleeve, ext_qty, ts,
+                 cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
+                 sleeve_equity, cash_out, pos_out, orders, fills, pays, trades, n):
+    """Bars ``t_start .. t_end-1`` of the loop described in the module docstring (state arrays mutated)."""
+    n_sleeves, n_cols = pos.shape
+    for t in range(t_start, t_end):
         # 1. market orders fill at the open
         if not fill_close:
             for s in range(n_sleeves):
@@ -247,15 +212,24 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
         # 6. decisions on the close of t
         if trend_sleeve >= 0:
             s = trend_sleeve
-            out_qty[:] = 0.0
-            trend_step_nb(t, s, trend_cols, close, high, low, kind, trend_sig, trend_params, pos,
-                          sleeve_equity[t, s], stop, extreme, out_qty, out_reason, out_dist)
-            for i in range(n_cols):
-                if out_qty[i] != 0.0:
-                    pend_id[s, i] = _add_order(orders, n, t, s, i, out_qty[i], 0, out_reason[i])
-                    pend_qty[s, i] = out_qty[i]
-                    pend_reason[s, i] = out_reason[i]
-                    pend_dist[s, i] = out_dist[i] if out_reason[i] <= 1 else np.nan
+            eq = sleeve_equity[t, s]
+            gross = 0.0
+            for j in range(n_cols):
+                gross += abs(pos[s, j]) * close[t, j]
+            for k in range(trend_cols.shape[0]):
+                i = trend_cols[k]
+                st, ex, q, reason, dist = trend_step_nb(
+                    pos[s, i], stop[s, i], extreme[s, i], close[t, i], high[t, i], low[t, i], t_atr[t, i],
+                    t_le[t, i], t_se[t, i], t_lx[t, i], t_sx[t, i], kind[i] == 1, eq, gross, trend_params)
+                stop[s, i] = st
+                extreme[s, i] = ex
+                if q != 0.0:
+                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, 0, reason)
+                    pend_qty[s, i] = q
+                    pend_reason[s, i] = reason
+                    pend_dist[s, i] = dist
+                    if reason <= 1:
+                        gross += abs(q) * close[t, i]
         if ext_sleeve >= 0:
             s = ext_sleeve
             for i in range(n_cols):
@@ -265,6 +239,57 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
                     pend_qty[s, i] = q
                     pend_reason[s, i] = _R_EXTERNAL
                     pend_dist[s, i] = np.nan
+
+
+
+@njit(cache=True)
+def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fill_close, init_cash,
+                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts):
+    """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`).
+
+    Returns ``(sleeve_equity (T, S), cash (T,), positions (T, I), orders, fills, funding_payments, trades)``
+    where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
+    """
+    n_bars, n_cols = close.shape
+    n_sleeves = init_cash.shape[0]
+    cash = init_cash.copy()
+    pos = np.zeros((n_sleeves, n_cols))
+    pend_qty = np.zeros((n_sleeves, n_cols))
+    pend_id = np.full((n_sleeves, n_cols), -1, dtype=np.int64)
+    pend_reason = np.zeros((n_sleeves, n_cols), dtype=np.int8)
+    pend_dist = np.full((n_sleeves, n_cols), np.nan)
+    stop = np.full((n_sleeves, n_cols), np.nan)
+    extreme = np.full((n_sleeves, n_cols), np.nan)
+    t_le, t_se, t_lx, t_sx, t_atr = trend_sig  # unpacked once: tuple access in the loop costs refcounts
+
+    sleeve_equity = np.empty((n_bars, n_sleeves))
+    cash_out = np.empty(n_bars)
+    pos_out = np.empty((n_bars, n_cols))
+    # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would
+    # cost reference counting on every bar). A bar writes at most 3 records per sleeve and instrument.
+    chunk = 1024
+    room = 3 * n_sleeves * n_cols * chunk
+    cap = room + n_bars // 16
+    orders = np.empty(cap, dtype=order_dt)
+    fills = np.empty(cap, dtype=fill_dt)
+    pays = np.empty(cap, dtype=funding_dt)
+    trades = np.empty(cap, dtype=trade_dt)
+    n = np.zeros(4, dtype=np.int64)
+
+    for t0 in range(0, n_bars, chunk):
+        while n[_O] + room > orders.shape[0]:
+            orders = _grow(orders)
+        while n[_F] + room > fills.shape[0]:
+            fills = _grow(fills)
+        while n[_P] + room > pays.shape[0]:
+            pays = _grow(pays)
+        while n[_T] + room > trades.shape[0]:
+            trades = _grow(trades)
+        _run_bars_nb(t0, min(t0 + chunk, n_bars), open_, high, low, close, funding, kind, taker_fee, slippage,
+                     fill_close, trend_sleeve, trend_cols, t_le, t_se, t_lx, t_sx, t_atr, trend_params,
+                     ext_sleeve, ext_qty, ts, cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
+                     sleeve_equity, cash_out, pos_out, orders, fills, pays, trades, n)
+
 
     # open trades at the end, marked at the last close
     last = n_bars - 1

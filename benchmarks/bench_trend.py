@@ -1,0 +1,657 @@
+#!/usr/bin/env python
+"""Speed and memory of the TREND backtest against vectorbt's equivalent pipeline (a script, not a test).
+
+    python benchmarks/bench_trend.py                       # 1M and 5M one-minute bars (~15-20 min on 2 cores)
+    python benchmarks/bench_trend.py --quick               # 100k bars, smoke run (~1-2 min)
+    python benchmarks/bench_trend.py --bars 2000000 --markdown-out bench.md
+    python benchmarks/bench_trend.py --no-tz-aware         # skip the slow "vectorbt on a tz-aware index" rows
+
+What is measured (see benchmarks/README.md for the meaning of every number and the caveats):
+
+* data: ``eternal_engine.synthetic(years=N/525600, freq="1min", seed=0, symbols=("BTC",)).select(["BTC-PERP"])``;
+  vectorbt gets the same closes, ``market.close["BTC-PERP"]``.
+* sim step: ours = the ``simulate_nb(...)`` call alone, replayed with the exact arguments ``backtest()`` hands it
+  (captured from a real run: TREND signals precomputed by ``engines.trend.prepare``); vectorbt =
+  ``Portfolio.from_signals`` alone with entries/exits precomputed from the 50/200 MA crossover. ns per bar.
+* whole backtest: ours = ``backtest(market, cfg)`` + ``result.stats()``; vectorbt = ``MA.run`` x2 + crossover
+  signals + ``from_signals`` + ``sharpe_ratio`` / ``total_return`` / ``max_drawdown``. Seconds.
+* peak memory: each whole pipeline once, warm, in a fresh child process (peak RSS over the RSS just before it).
+* cold start: ``python -c "import ..."`` wall time, and the first backtest in a fresh process with the Numba
+  cache warm (wall time of the whole child process, measured by the parent).
+* floor: a bare ``@njit`` loop summing ``pos[t] * ret[t]``, ns per bar.
+
+Every timing: one warm-up run (compilation, caches), then the best of ``--reps`` (>= 3) ``time.perf_counter``
+measurements. Costs are identical on both sides: our perp taker fee and our slippage from the default config.
+vectorbt runs in its default configuration. Its headline input carries a tz-naive index (the same UTC wall
+times and the same closes); the tz-aware index ``market.close`` returns triggers a slow path inside vectorbt
+with pandas 3 and is reported on separate, informational rows (see the README).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+MINUTES_PER_YEAR = 525_600
+SYMBOL = "BTC-PERP"
+FAST, SLOW = 50, 200
+WARM_BARS = 20_000  # size of the warm-up input used before memory measurements and slow vectorbt variants
+# The informational tz-aware vectorbt rows: warm-up on WARM_BARS bars, then best of min(reps, 3) full-size runs.
+
+GOALS = {
+    "sim_ns": 5.0,  # our sim step, ns per bar, at most
+    "sim_ratio": 10.0,  # vectorbt from_signals time / our simulate_nb time, at least
+    "whole_ratio": 3.0,  # vectorbt pipeline time / our backtest + stats time, at least
+    "import_s": 1.0,  # python -c "import eternal_engine", at most
+    "first_s": 1.0,  # first backtest in a fresh process (Numba cache warm), at most
+}
+
+
+# ----------------------------------------------------------------------------------------------- set-up
+def child_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def bench_config():
+    from eternal_engine import Config
+
+    return Config().with_overrides({"trend.symbols": [SYMBOL]})
+
+
+def costs(cfg) -> dict:
+    """The cost model both sides use: our perp taker fee, our slippage, our initial capital."""
+    return {"fees": float(cfg.execution.perp_taker_fee), "slippage": float(cfg.execution.slippage),
+            "init_cash": float(cfg.portfolio.initial_capital)}
+
+
+def make_market(n_bars: int):
+    import eternal_engine as ee
+
+    return ee.synthetic(years=n_bars / MINUTES_PER_YEAR, freq="1min", seed=0, symbols=("BTC",)).select([SYMBOL])
+
+
+def vbt_close(market, tz_aware: bool):
+    """``market.close[SYMBOL]``; the headline variant drops the (UTC) tz from the index, values unchanged."""
+    close = market.close[SYMBOL]
+    if not tz_aware:
+        close = close.copy()
+        close.index = close.index.tz_localize(None)
+    return close
+
+
+@contextlib.contextmanager
+def spy(module, name: str, on_call):
+    """Replace ``module.name`` while the block runs by a wrapper that calls ``on_call(args, seconds)``."""
+    real = getattr(module, name)
+
+    def wrapper(*args, **kwargs):
+        before = on_call(args, None)  # may copy the arguments before the call mutates them
+        t0 = time.perf_counter()
+        out = real(*args, **kwargs)
+        on_call(args if before is None else before, time.perf_counter() - t0)
+        return out
+
+    setattr(module, name, wrapper)
+    try:
+        yield
+    finally:
+        setattr(module, name, real)
+
+
+def fresh(value, keep):
+    """A copy of ``value`` (arrays, namedtuples/tuples of arrays) except the arrays listed in ``keep``."""
+    import numpy as np
+
+    if isinstance(value, np.ndarray):
+        return value if any(value is k for k in keep) else value.copy()
+    if isinstance(value, tuple):
+        items = [fresh(v, keep) for v in value]
+        return type(value)(*items) if hasattr(value, "_fields") else tuple(items)
+    return value
+
+
+def capture_sim_args(market, cfg) -> tuple:
+    """The exact arguments `backtest(market, cfg)` passes to `simulate_nb`, copied before the call.
+
+    Replay them with ``fresh(args, keep=market.arrays)``: the simulator mutates its trade state argument.
+    """
+    import eternal_engine as ee
+    from eternal_engine.sim import nb as sim_nb
+
+    seen = []
+
+    def on_call(args, seconds):
+        if seconds is None and not seen:
+            seen.append(fresh(args, tuple(market.arrays)))
+            return args
+
+    with spy(sim_nb, "simulate_nb", on_call):
+        ee.backtest(market, cfg)
+    if not seen:
+        raise RuntimeError("backtest() did not call eternal_engine.sim.nb.simulate_nb: update this benchmark")
+    return seen[0]
+
+
+def vbt_signals(close):
+    import vectorbt as vbt
+
+    fast = vbt.MA.run(close, FAST)
+    slow = vbt.MA.run(close, SLOW)
+    return fast.ma_crossed_above(slow), fast.ma_crossed_below(slow)
+
+
+def vbt_from_signals(close, entries, exits, c):
+    import vectorbt as vbt
+
+    return vbt.Portfolio.from_signals(close, entries, exits, fees=c["fees"], slippage=c["slippage"],
+                                      init_cash=c["init_cash"], freq="1min")
+
+
+def vbt_pipeline(close, c):
+    entries, exits = vbt_signals(close)
+    pf = vbt_from_signals(close, entries, exits, c)
+    return pf.sharpe_ratio(), pf.total_return(), pf.max_drawdown()
+
+
+def ours_pipeline(market, cfg):
+    import eternal_engine as ee
+
+    result = ee.backtest(market, cfg)
+    return result.stats()
+
+
+# ----------------------------------------------------------------------------------------------- timing
+def best_of(fn, reps: int, setup=None, warm: bool = True) -> float:
+    """Seconds: one untimed warm-up call (unless ``warm=False``), then the best of ``reps`` timed calls.
+
+    ``setup()`` runs untimed before every call and its result is passed to ``fn``.
+    """
+    if warm:
+        fn(setup() if setup else None)
+    best = float("inf")
+    for _ in range(reps):
+        arg = setup() if setup else None
+        t0 = time.perf_counter()
+        fn(arg)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def best_of_pair(fn_a, fn_b, reps: int, setup_a=None) -> tuple[float, float]:
+    """`best_of` for two functions with their runs interleaved (a, b, a, b, ...), so that noise from other
+    processes on a shared machine hits both sides alike. One untimed warm-up call of each first."""
+    fn_a(setup_a() if setup_a else None)
+    fn_b(None)
+    best_a = best_b = float("inf")
+    for _ in range(reps):
+        arg = setup_a() if setup_a else None
+        t0 = time.perf_counter()
+        fn_a(arg)
+        best_a = min(best_a, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        fn_b(None)
+        best_b = min(best_b, time.perf_counter() - t0)
+    return best_a, best_b
+
+
+def floor_ns(pos, ret, reps):
+    import numpy as np
+    from numba import njit
+
+    @njit
+    def floor_nb(pos, ret):
+        acc = 0.0
+        for t in range(pos.shape[0]):
+            acc += pos[t] * ret[t]
+        return acc
+
+    pos, ret = np.ascontiguousarray(pos, dtype=np.float64), np.ascontiguousarray(ret, dtype=np.float64)
+    return best_of(lambda _: floor_nb(pos, ret), reps) / len(pos) * 1e9
+
+
+def vbt_kernel_seconds(close, entries, exits, c, reps):
+    """Best time spent inside ``vectorbt.portfolio.dispatch.simulate_from_signals`` during ``from_signals``."""
+    from vectorbt.portfolio import dispatch
+
+    original = dispatch.simulate_from_signals
+    spent = []
+
+    def timed(*args, **kwargs):
+        t0 = time.perf_counter()
+        out = original(*args, **kwargs)
+        spent.append(time.perf_counter() - t0)
+        return out
+
+    dispatch.simulate_from_signals = timed
+    try:
+        for _ in range(reps + 1):
+            vbt_from_signals(close, entries, exits, c)
+    finally:
+        dispatch.simulate_from_signals = original
+    return min(spent[1:])
+
+
+def breakdown(market, cfg, reps) -> dict:
+    """Where `backtest(market, cfg)` + `stats()` spends its time (best of ``reps`` per stage), seconds.
+
+    The real code path runs; `engines.trend.prepare` and `sim.nb.simulate_nb` are timed by wrappers.
+    """
+    import eternal_engine as ee
+    from eternal_engine.engines import trend as trend_engine
+    from eternal_engine.sim import nb as sim_nb
+
+    names = ("prepare: indicators + signals (engines.trend.prepare)", "simulate_nb: the bar loop",
+             "rest of backtest(): config, argument set-up, BacktestResult", "stats(): result.returns (Series)",
+             "stats(): result.trades (DataFrame)", "stats(): the rest (metrics.stats, trade_stats, exposure, hash)",
+             "whole: backtest() + stats()")
+    best = dict.fromkeys(names, float("inf"))
+    ours_pipeline(market, cfg)  # warm
+    for _ in range(reps):
+        spent = {"prepare": 0.0, "sim": 0.0}
+
+        def sink(key):
+            def on_call(args, seconds):
+                if seconds is not None:
+                    spent[key] += seconds
+            return on_call
+
+        with spy(trend_engine, "prepare", sink("prepare")), spy(sim_nb, "simulate_nb", sink("sim")):
+            t0 = time.perf_counter()
+            res = ee.backtest(market, cfg)
+            t1 = time.perf_counter()
+            res.returns
+            t2 = time.perf_counter()
+            res.trades
+            t3 = time.perf_counter()
+            res.stats()
+            t4 = time.perf_counter()
+        got = (spent["prepare"], spent["sim"], (t1 - t0) - spent["prepare"] - spent["sim"], t2 - t1, t3 - t2,
+               t4 - t3, t4 - t0)
+        for k, v in zip(names, got):
+            best[k] = min(best[k], v)
+    return best
+
+
+# ----------------------------------------------------------------------------------------------- memory (child)
+def _status_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _reset_hwm() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def save_data(market, directory):
+    import numpy as np
+
+    a = market.arrays
+    np.save(os.path.join(directory, "ts_ns.npy"), a.ts_ns)
+    for f in ("open", "high", "low", "close", "volume", "funding"):
+        np.save(os.path.join(directory, f + ".npy"), getattr(a, f))
+
+
+def load_market(directory):
+    import numpy as np
+    import pandas as pd
+
+    from eternal_engine.data import MarketData
+
+    arr = {f: np.load(os.path.join(directory, f + ".npy")) for f in
+           ("ts_ns", "open", "high", "low", "close", "volume", "funding")}
+    index = pd.DatetimeIndex(arr.pop("ts_ns"), tz="UTC")
+    return MarketData(index, [SYMBOL], arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"],
+                      arr["funding"], freq="1min")
+
+
+def load_close(directory, tz_aware: bool):
+    import numpy as np
+    import pandas as pd
+
+    ts = np.load(os.path.join(directory, "ts_ns.npy"))
+    close = np.load(os.path.join(directory, "close.npy"))[:, 0].copy()
+    index = pd.DatetimeIndex(ts, tz="UTC") if tz_aware else pd.DatetimeIndex(ts)
+    return pd.Series(close, index=index, name=SYMBOL)
+
+
+def child_memory(pipeline: str, directory: str) -> dict:
+    """Run one whole pipeline warm on the saved data and report RSS figures (MB)."""
+    cfg = bench_config()
+    c = costs(cfg)
+    if pipeline == "ours":
+        market = load_market(directory)
+        small = market.slice(None, market.index[WARM_BARS - 1])
+        ours_pipeline(small, cfg)
+        del small
+        run = lambda: ours_pipeline(market, cfg)  # noqa: E731
+    else:
+        import vectorbt  # noqa: F401
+
+        close = load_close(directory, tz_aware=pipeline == "vbt_tz")
+        vbt_pipeline(close.iloc[:WARM_BARS].copy(), c)
+        run = lambda: vbt_pipeline(close, c)  # noqa: E731
+    gc.collect()
+    baseline = _status_mb("VmRSS")
+    hwm_setup = _status_mb("VmHWM")  # peak of this process so far: start-up, imports, data, warm-up
+    reset = _reset_hwm()  # VmHWM := current RSS, so the next reading is the pipeline's own peak
+    out = run()
+    hwm = _status_mb("VmHWM")
+    del out
+    # ru_maxrss is not used: Linux carries it over from the parent across fork + exec.
+    return {"baseline_mb": baseline, "setup_peak_mb": hwm_setup, "pipeline_peak_mb": hwm, "hwm_reset": reset,
+            "delta_mb": hwm - baseline, "process_peak_mb": max(hwm_setup, hwm), "after_mb": _status_mb("VmRSS")}
+
+
+def memory(pipeline: str, directory: str) -> dict:
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "memory", "--pipeline", pipeline,
+                           "--data-dir", directory], capture_output=True, text=True, env=child_env())
+    if proc.returncode != 0:
+        raise RuntimeError(f"memory child {pipeline} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ----------------------------------------------------------------------------------------------- cold start
+def wall(argv, runs: int, warm: int = 1) -> float:
+    env = child_env()
+    best = float("inf")
+    for k in range(warm + runs):
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+        dt = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv} failed:\n{proc.stderr[-3000:]}")
+        if k >= warm:
+            best = min(best, dt)
+    return best
+
+
+FIRST_OURS = "import eternal_engine as ee; ee.backtest(ee.load_sample())"
+FIRST_VBT = (
+    "import pandas as pd, vectorbt as vbt\n"
+    "close = pd.read_pickle({path!r})\n"
+    "fast = vbt.MA.run(close, {fast}); slow = vbt.MA.run(close, {slow})\n"
+    "vbt.Portfolio.from_signals(close, fast.ma_crossed_above(slow), fast.ma_crossed_below(slow),\n"
+    "                           fees={fees!r}, slippage={slippage!r}, init_cash={init_cash!r}, freq='1D')\n"
+)
+
+
+def cold_start(tmp: str, c: dict) -> dict:
+    import eternal_engine as ee
+
+    py = sys.executable
+    path = os.path.join(tmp, "sample_btc_perp_close.pkl")
+    ee.load_sample().close[SYMBOL].to_pickle(path)
+    vbt_code = FIRST_VBT.format(path=path, fast=FAST, slow=SLOW, **c)
+    return {
+        "python_s": wall([py, "-c", "pass"], 5),
+        "import_ours_s": wall([py, "-c", "import eternal_engine"], 5),
+        "import_vbt_s": wall([py, "-c", "import vectorbt"], 5),
+        "first_ours_s": wall([py, "-c", FIRST_OURS], 3),
+        "first_vbt_s": wall([py, "-c", vbt_code], 3),
+    }
+
+
+# ----------------------------------------------------------------------------------------------- one size
+def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
+    import numpy as np
+
+    from eternal_engine.sim.nb import simulate_nb
+
+    cfg = bench_config()
+    c = costs(cfg)
+    t0 = time.perf_counter()
+    market = make_market(n_target)
+    n = len(market)
+    log(f"[{n:,} bars] data generated in {time.perf_counter() - t0:.1f} s")
+    r: dict = {"n_target": n_target, "bars": n}
+
+    # --- sim step: ours (simulate_nb alone) vs vectorbt (from_signals alone), interleaved
+    sim_args = capture_sim_args(market, cfg)
+    keep = tuple(market.arrays)
+    close = vbt_close(market, tz_aware=False)  # headline vectorbt input: same closes, tz-naive index
+    entries, exits = vbt_signals(close)
+    r["sim_ours_s"], r["sim_vbt_s"] = best_of_pair(
+        lambda args: simulate_nb(*args), lambda _: vbt_from_signals(close, entries, exits, c), reps,
+        setup_a=lambda: fresh(sim_args, keep))
+    r["vbt_kernel_s"] = vbt_kernel_seconds(close, entries, exits, c, reps)
+    r["vbt_n_entries"] = int(np.asarray(entries).sum())
+    log(f"[{n:,}] sim step: ours {r['sim_ours_s'] / n * 1e9:.1f} ns/bar, vbt from_signals "
+        f"{r['sim_vbt_s'] / n * 1e9:.1f} ns/bar (its kernel {r['vbt_kernel_s'] / n * 1e9:.1f} ns/bar)")
+
+    # --- floor
+    out = simulate_nb(*fresh(sim_args, keep))
+    r["n_fills"], r["n_trades"] = len(out[4]), len(out[6])
+    pos = out[2][:, 0]
+    cl = market.arrays.close[:, 0]
+    ret = np.empty_like(cl)
+    ret[0] = 0.0
+    ret[1:] = cl[1:] / cl[:-1] - 1.0
+    r["floor_ns"] = floor_ns(pos, ret, reps)
+
+    # --- whole backtest, interleaved
+    r["whole_ours_s"], r["whole_vbt_s"] = best_of_pair(lambda _: ours_pipeline(market, cfg),
+                                                       lambda _: vbt_pipeline(close, c), reps)
+    log(f"[{n:,}] whole: ours backtest+stats {r['whole_ours_s']:.3f} s, vbt pipeline {r['whole_vbt_s']:.3f} s")
+    r["breakdown"] = breakdown(market, cfg, reps)
+
+    # --- vectorbt on the tz-aware index exactly as market.close returns it (informational)
+    if tz_aware:
+        close_tz = vbt_close(market, tz_aware=True)
+        small = close_tz.iloc[:WARM_BARS].copy()
+        vbt_pipeline(small, c)  # compile / warm on a small input: full-size runs are slow here
+        e_tz, x_tz = vbt_signals(close_tz)
+        slow_reps = min(reps, 3)  # a full-size run takes minutes at 5M bars
+        r["sim_vbt_tz_s"] = best_of(lambda _: vbt_from_signals(close_tz, e_tz, x_tz, c), slow_reps, warm=False)
+        log(f"[{n:,}] vbt from_signals (tz-aware index): {r['sim_vbt_tz_s'] / n * 1e9:.1f} ns/bar")
+        r["whole_vbt_tz_s"] = best_of(lambda _: vbt_pipeline(close_tz, c), slow_reps, warm=False)
+        log(f"[{n:,}] vbt pipeline (tz-aware index): {r['whole_vbt_tz_s']:.2f} s")
+        del close_tz, e_tz, x_tz
+
+    # --- peak memory, each pipeline in a fresh child
+    with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
+        save_data(market, tmp)
+        del market, close, entries, exits, out, sim_args
+        gc.collect()
+        for p in ("ours", "vbt") + (("vbt_tz",) if tz_aware else ()):
+            r[f"mem_{p}"] = memory(p, tmp)
+            log(f"[{n:,}] memory {p}: {r[f'mem_{p}']}")
+    return r
+
+
+# ----------------------------------------------------------------------------------------------- report
+def machine_info() -> dict:
+    import numba
+    import numpy
+    import pandas
+
+    try:
+        import vectorbt
+
+        vbt_version = vectorbt.__version__
+        engine = vectorbt.settings["engine"]
+    except Exception as e:  # noqa: BLE001
+        vbt_version, engine = f"unavailable ({e})", "-"
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = os.cpu_count()
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
+        "loadavg": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "python": platform.python_version(), "numba": numba.__version__, "numpy": numpy.__version__,
+        "pandas": pandas.__version__, "vectorbt": vbt_version, "vectorbt_engine": engine,
+        "platform": platform.platform(),
+    }
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def _x(a: float, b: float) -> str:
+    return f"{a / b:.2f}×" if b > 0 else "-"
+
+
+def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
+    L = []
+    L.append(f"### TREND vs vectorbt — {info['date']}")
+    L.append("")
+    L.append(f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), load average "
+             f"{info['loadavg']} at start; {info['platform']}. Python {info['python']}, numba {info['numba']}, "
+             f"numpy {info['numpy']}, pandas {info['pandas']}, vectorbt {info['vectorbt']} "
+             f"(engine: {info['vectorbt_engine']}).")
+    L.append("")
+    L.append(f"Best of {args.reps} after one warm-up run. \"speed-up\" = vectorbt ÷ ours (> 1: ours is faster or "
+             "smaller). Same closes, fees and slippage on both sides; vectorbt's strategy is a plain MA "
+             "crossover, ours the full TREND rules (ADX gate, ATR trailing stop, risk sizing, funding).")
+    L.append("")
+    L.append("| measure | bars | ours | vectorbt | speed-up | goal | verdict |")
+    L.append("|---|---:|---:|---:|---:|---|---|")
+    for r in sizes:
+        n = r["bars"]
+        nb = f"{n:,}"
+        so, sv = r["sim_ours_s"] / n * 1e9, r["sim_vbt_s"] / n * 1e9
+        L.append(f"| sim step, ns/bar (`simulate_nb` vs `from_signals`) | {nb} | {so:.1f} | {sv:.1f} | "
+                 f"{_x(sv, so)} | ≤ {GOALS['sim_ns']:g} ns/bar; ≥ {GOALS['sim_ratio']:g}× | "
+                 f"{_verdict(so <= GOALS['sim_ns'])}; {_verdict(sv / so >= GOALS['sim_ratio'])} |")
+        kv = r["vbt_kernel_s"] / n * 1e9
+        L.append(f"| ↳ vectorbt's Numba kernel alone (`dispatch.simulate_from_signals`), ns/bar | {nb} | {so:.1f} | "
+                 f"{kv:.1f} | {_x(kv, so)} | (info) | |")
+        if "sim_vbt_tz_s" in r:
+            st = r["sim_vbt_tz_s"] / n * 1e9
+            L.append(f"| ↳ sim step, vectorbt on the tz-aware index, ns/bar | {nb} | {so:.1f} | {st:.1f} | "
+                     f"{_x(st, so)} | (info) | |")
+        wo, wv = r["whole_ours_s"], r["whole_vbt_s"]
+        L.append(f"| whole backtest, s (indicators → signals → sim → stats) | {nb} | {wo:.3f} | {wv:.3f} | "
+                 f"{_x(wv, wo)} | ≥ {GOALS['whole_ratio']:g}× | {_verdict(wv / wo >= GOALS['whole_ratio'])} |")
+        if "whole_vbt_tz_s" in r:
+            wt = r["whole_vbt_tz_s"]
+            L.append(f"| ↳ whole backtest, vectorbt on the tz-aware index, s | {nb} | {wo:.3f} | {wt:.2f} | "
+                     f"{_x(wt, wo)} | (info) | |")
+        mo, mv = r["mem_ours"], r["mem_vbt"]
+        label = "peak RSS during the pipeline − RSS before it" if mo["hwm_reset"] else \
+            "lifetime peak RSS − RSS before the pipeline (high-water mark could not be reset)"
+        L.append(f"| peak memory, MB ({label}) | {nb} | {mo['delta_mb']:.0f} | {mv['delta_mb']:.0f} | "
+                 f"{_x(mv['delta_mb'], mo['delta_mb'])} | below vectorbt's | "
+                 f"{_verdict(mo['delta_mb'] < mv['delta_mb'])} |")
+        L.append(f"| ↳ peak RSS of the whole child process, MB (interpreter + imports + data + warm-up + pipeline) | "
+                 f"{nb} | {mo['process_peak_mb']:.0f} | {mv['process_peak_mb']:.0f} | "
+                 f"{_x(mv['process_peak_mb'], mo['process_peak_mb'])} | (info) | |")
+        if "mem_vbt_tz" in r:
+            mt = r["mem_vbt_tz"]
+            L.append(f"| ↳ peak memory, vectorbt on the tz-aware index, MB (same definition) | {nb} | "
+                     f"{mo['delta_mb']:.0f} | {mt['delta_mb']:.0f} | {_x(mt['delta_mb'], mo['delta_mb'])} | "
+                     f"(info) | |")
+        L.append(f"| floor: bare `@njit` loop `Σ pos[t]·ret[t]`, ns/bar | {nb} | {r['floor_ns']:.2f} | | | "
+                 f"(reference) | |")
+    if cold:
+        io, iv = cold["import_ours_s"], cold["import_vbt_s"]
+        L.append(f"| import time, s (`python -c \"import …\"`, best of 5) | | {io:.3f} | {iv:.3f} | {_x(iv, io)} | "
+                 f"< {GOALS['import_s']:g} s | {_verdict(io < GOALS['import_s'])} |")
+        fo, fv = cold["first_ours_s"], cold["first_vbt_s"]
+        L.append(f"| first backtest in a fresh process, Numba cache warm, s (sample data, best of 3) | | {fo:.3f} | "
+                 f"{fv:.3f} | {_x(fv, fo)} | < {GOALS['first_s']:g} s | {_verdict(fo < GOALS['first_s'])} |")
+        L.append(f"| ↳ bare interpreter start (`python -c pass`), s | | {cold['python_s']:.3f} | {cold['python_s']:.3f}"
+                 f" | | (reference) | |")
+    L.append("")
+    for r in sizes:
+        L.append(f"Work done at {r['bars']:,} bars: ours {r['n_fills']:,} fills / {r['n_trades']:,} round trips; "
+                 f"vectorbt {r['vbt_n_entries']:,} crossover entries.")
+    L.append("")
+    for r in sizes:
+        b = r["breakdown"]
+        whole = b.get("whole: backtest() + stats()", float("nan"))
+        parts = {k: v for k, v in b.items() if not k.startswith("whole")}
+        L.append(f"Where our whole backtest spends its time, {r['bars']:,} bars (best of {args.reps} per stage; "
+                 f"stages sum to {sum(parts.values()):.3f} s, whole run {whole:.3f} s):")
+        L.append("")
+        L.append("| stage | s | share |")
+        L.append("|---|---:|---:|")
+        tot = sum(parts.values())
+        for k, v in parts.items():
+            L.append(f"| {k} | {v:.4f} | {v / tot:.0%} |")
+        L.append("")
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------------------------------------- main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bars", default="1000000,5000000", help="comma-separated bar counts (default: %(default)s)")
+    ap.add_argument("--quick", action="store_true", help="100k bars only (smoke run)")
+    ap.add_argument("--reps", type=int, default=5, help="timed repetitions after the warm-up (>= 3; default 5)")
+    ap.add_argument("--markdown-out", metavar="FILE", help="also write the Markdown tables to FILE")
+    ap.add_argument("--json-out", metavar="FILE", help="also write the raw measurements as JSON")
+    ap.add_argument("--no-tz-aware", action="store_true",
+                    help="skip the informational vectorbt runs on the tz-aware index (slow)")
+    ap.add_argument("--no-cold-start", action="store_true", help="skip the import / fresh-process measurements")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--pipeline", help=argparse.SUPPRESS)
+    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.child == "memory":
+        print(json.dumps(child_memory(args.pipeline, args.data_dir)))
+        return 0
+    if args.reps < 3:
+        ap.error("--reps must be at least 3")
+    bars = [100_000] if args.quick else [int(float(b)) for b in args.bars.split(",") if b.strip()]
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    info = machine_info()
+    log(f"machine: {info}")
+    cfg = bench_config()
+    cold = {}
+    if not args.no_cold_start:
+        with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
+            cold = cold_start(tmp, costs(cfg))
+        log(f"cold start: {cold}")
+    sizes = [measure_size(n, args.reps, not args.no_tz_aware, log) for n in bars]
+    table = render(info, sizes, cold, args)
+    print(table)
+    if args.markdown_out:
+        with open(args.markdown_out, "w") as f:
+            f.write(table + "\n")
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            json.dump({"machine": info, "cold_start": cold, "sizes": sizes}, f, indent=2, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
