@@ -417,6 +417,7 @@ def cold_start(tmp: str, c: dict) -> dict:
 def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     import numpy as np
 
+    import eternal_engine as ee
     from eternal_engine.sim.nb import simulate_nb
 
     cfg = bench_config()
@@ -440,14 +441,17 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     log(f"[{n:,}] sim step: ours {r['sim_ours_s'] / n * 1e9:.1f} ns/bar, vbt from_signals "
         f"{r['sim_vbt_s'] / n * 1e9:.1f} ns/bar (its kernel {r['vbt_kernel_s'] / n * 1e9:.1f} ns/bar)")
 
-    # --- floor
-    out = simulate_nb(*fresh(sim_args, keep))
-    r["n_fills"], r["n_trades"] = len(out[4]), len(out[6])
-    pos = out[2][:, 0]
+    # --- work done by each side (for context)
+    res = ee.backtest(market, cfg)
+    r["n_fills"], r["n_trades"] = len(res.fill_records), len(res.trade_records)
+    del res
+
+    # --- floor: a bare loop over a position array and a return array
     cl = market.arrays.close[:, 0]
     ret = np.empty_like(cl)
     ret[0] = 0.0
     ret[1:] = cl[1:] / cl[:-1] - 1.0
+    pos = np.sign(np.sin(np.arange(n) / 997.0))  # any -1/0/+1 path: the loop's cost does not depend on it
     r["floor_ns"] = floor_ns(pos, ret, reps)
 
     # --- whole backtest, interleaved
@@ -472,7 +476,7 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     # --- peak memory, each pipeline in a fresh child
     with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
         save_data(market, tmp)
-        del market, close, entries, exits, out, sim_args
+        del market, close, entries, exits, sim_args
         gc.collect()
         for p in ("ours", "vbt") + (("vbt_tz",) if tz_aware else ()):
             r[f"mem_{p}"] = memory(p, tmp)
@@ -641,15 +645,17 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
             cold = cold_start(tmp, costs(cfg))
         log(f"cold start: {cold}")
-    sizes = [measure_size(n, args.reps, not args.no_tz_aware, log) for n in bars]
+    sizes = []
+    for n in bars:
+        sizes.append(measure_size(n, args.reps, not args.no_tz_aware, log))
+        if args.json_out:  # after every size, so that a long run that fails later keeps what it measured
+            with open(args.json_out, "w") as f:
+                json.dump({"machine": info, "cold_start": cold, "sizes": sizes}, f, indent=2, default=str)
     table = render(info, sizes, cold, args)
     print(table)
     if args.markdown_out:
         with open(args.markdown_out, "w") as f:
             f.write(table + "\n")
-    if args.json_out:
-        with open(args.json_out, "w") as f:
-            json.dump({"machine": info, "cold_start": cold, "sizes": sizes}, f, indent=2, default=str)
     return 0
 
 

@@ -24,8 +24,8 @@ class BacktestResult:
         self.config = config
         self.sleeves = tuple(sleeves)
         self.initial_cash = np.asarray(initial_cash, dtype=np.float64)
-        (self._sleeve_equity, self._cash, self._positions, self.order_records, self.fill_records,
-         self.funding_records, self.trade_records) = out
+        (self._sleeve_equity, self.order_records, self.fill_records, self.funding_records,
+         self.trade_records) = out
 
     def __repr__(self) -> str:
         eq = self._sleeve_equity.sum(axis=1)
@@ -53,11 +53,22 @@ class BacktestResult:
 
     @functools.cached_property
     def cash(self) -> pd.Series:
-        return pd.Series(self._cash, index=self.market.index, name="cash")
+        """Cash of all sleeves at each bar's close, rebuilt from the fill and funding records."""
+        flow = np.zeros(len(self.market.index))
+        f, p = self.fill_records, self.funding_records
+        np.add.at(flow, f["bar"], -f["qty"] * f["price"] - f["fee"])
+        np.add.at(flow, p["bar"], p["amount"])
+        return pd.Series(self.initial_cash.sum() + np.cumsum(flow), index=self.market.index, name="cash")
+
+    @functools.cached_property
+    def _positions(self) -> np.ndarray:
+        delta = np.zeros(self.market.arrays.close.shape)
+        np.add.at(delta, (self.fill_records["bar"], self.fill_records["col"]), self.fill_records["qty"])
+        return np.cumsum(delta, axis=0)
 
     @functools.cached_property
     def positions(self) -> pd.DataFrame:
-        """Quantity held per instrument at each bar's close (all sleeves)."""
+        """Quantity held per instrument at each bar's close (all sleeves), rebuilt from the fills."""
         return pd.DataFrame(self._positions, index=self.market.index, columns=list(self.market.symbols))
 
     @functools.cached_property

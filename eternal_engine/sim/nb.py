@@ -23,7 +23,7 @@ from eternal_engine.sim.records import fill_dt, funding_dt, order_dt, trade_dt
 
 _STATUS_FILLED, _STATUS_CANCELLED = 0, 2
 _R_TRAIL, _R_EXTERNAL = 3, 4
-_O, _F, _P, _T = 0, 1, 2, 3  # indexes of the record counters
+_O, _F, _P, _T, _FB = 0, 1, 2, 3, 4  # record counters; _FB: next entry of fund_bars
 
 
 @njit(cache=True)
@@ -122,7 +122,7 @@ def _fill(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee_rate, price_
 def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_fee, slippage, fill_close,
                  trend_sleeve, trend_cols, t_le, t_se, t_lx, t_sx, t_atr, trend_params, ext_sleeve, ext_qty, ts,
                  cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
-                 sleeve_equity, cash_out, pos_out, orders, fills, pays, trades, n):
+                 sleeve_equity, fund_bars, orders, fills, pays, trades, n):
     """Bars ``t_start .. t_end-1`` of the loop described in the module docstring (state arrays mutated)."""
     n_sleeves, n_cols = pos.shape
     for t in range(t_start, t_end):
@@ -140,10 +140,14 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                         _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
                         pend_qty[s, i] = 0.0
 
-        # 2. funding on the position held at the settlement (the bar's open)
-        for i in range(n_cols):
-            rate = funding[t, i]
-            if rate != 0.0:
+        # 2. funding on the position held at the settlement (the bar's open); fund_bars lists the bars
+        #    with any settlement, so the other bars cost one comparison
+        if n[_FB] < fund_bars.shape[0] and fund_bars[n[_FB]] == t:
+            n[_FB] += 1
+            for i in range(n_cols):
+                rate = funding[t, i]
+                if rate == 0.0:
+                    continue
                 for s in range(n_sleeves):
                     q = pos[s, i]
                     if q != 0.0:
@@ -194,20 +198,13 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                         _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
                         pend_qty[s, i] = 0.0
 
-        # 5. mark to market
-        cash_total = 0.0
+        # 5. mark to market (cash and positions per bar are rebuilt from the records by the result)
         for s in range(n_sleeves):
             eq = cash[s]
             for i in range(n_cols):
-                eq += pos[s, i] * close[t, i]
+                if pos[s, i] != 0.0:
+                    eq += pos[s, i] * close[t, i]
             sleeve_equity[t, s] = eq
-            cash_total += cash[s]
-        cash_out[t] = cash_total
-        for i in range(n_cols):
-            tot = 0.0
-            for s in range(n_sleeves):
-                tot += pos[s, i]
-            pos_out[t, i] = tot
 
         # 6. decisions on the close of t
         if trend_sleeve >= 0:
@@ -247,7 +244,7 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
                 trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts):
     """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`).
 
-    Returns ``(sleeve_equity (T, S), cash (T,), positions (T, I), orders, fills, funding_payments, trades)``
+    Returns ``(sleeve_equity (T, S), orders, fills, funding_payments, trades)``
     where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
     """
     n_bars, n_cols = close.shape
@@ -263,8 +260,7 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
     t_le, t_se, t_lx, t_sx, t_atr = trend_sig  # unpacked once: tuple access in the loop costs refcounts
 
     sleeve_equity = np.empty((n_bars, n_sleeves))
-    cash_out = np.empty(n_bars)
-    pos_out = np.empty((n_bars, n_cols))
+    fund_bars = np.flatnonzero((funding != 0.0).sum(axis=1))
     # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would
     # cost reference counting on every bar). A bar writes at most 3 records per sleeve and instrument.
     chunk = 1024
@@ -274,7 +270,7 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
     fills = np.empty(cap, dtype=fill_dt)
     pays = np.empty(cap, dtype=funding_dt)
     trades = np.empty(cap, dtype=trade_dt)
-    n = np.zeros(4, dtype=np.int64)
+    n = np.zeros(5, dtype=np.int64)
 
     for t0 in range(0, n_bars, chunk):
         while n[_O] + room > orders.shape[0]:
@@ -288,7 +284,7 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
         _run_bars_nb(t0, min(t0 + chunk, n_bars), open_, high, low, close, funding, kind, taker_fee, slippage,
                      fill_close, trend_sleeve, trend_cols, t_le, t_se, t_lx, t_sx, t_atr, trend_params,
                      ext_sleeve, ext_qty, ts, cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
-                     sleeve_equity, cash_out, pos_out, orders, fills, pays, trades, n)
+                     sleeve_equity, fund_bars, orders, fills, pays, trades, n)
 
 
     # open trades at the end, marked at the last close
@@ -301,7 +297,7 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
                 if n[_T] >= trades.shape[0]:
                     trades = _grow(trades)
                 _close_trade(trades, n, ts, s, i, -1, -1)
-    return (sleeve_equity, cash_out, pos_out, orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]])
+    return sleeve_equity, orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]]
 
 
 @njit(cache=True)
