@@ -38,7 +38,7 @@ def trend_columns(market, cfg: TrendConfig) -> np.ndarray:
 def prepare(market, cfg: TrendConfig) -> TrendSignals:
     """Vectorised half of TREND: indicators and raw conditions for every bar, shape (bars, instruments).
 
-    Columns of instruments TREND does not trade are all False / NaN.
+    ``flags`` holds the conditions as bits (see `trend_nb`); columns TREND does not trade are 0 / NaN.
     """
     from eternal_engine.indicators.nb import adx_nb, atr_nb, sma_nb
 
@@ -49,13 +49,14 @@ def prepare(market, cfg: TrendConfig) -> TrendSignals:
     fast, slow = sma_nb(c, cfg.sma_fast), sma_nb(c, cfg.sma_slow)
     adx = adx_nb(h, lo, c, cfg.adx_window)[0]
     atr = atr_nb(h, lo, c, cfg.atr_window)
-    le, se, lx, sx = trend_signals_nb(c, fast, slow, adx, cfg.adx_threshold)
-    full = [np.zeros((n, m), dtype=np.bool_) for _ in range(4)]
-    for dst, src in zip(full, (le, se, lx, sx)):
-        dst[:, cols] = src
+    flags = trend_signals_nb(c, fast, slow, adx, cfg.adx_threshold, np.empty(c.shape, dtype=np.uint8))
+    if len(cols) == m and (cols == np.arange(m)).all():
+        return TrendSignals(flags, atr)
+    flags_full = np.zeros((n, m), dtype=np.uint8)
+    flags_full[:, cols] = flags
     atr_full = np.full((n, m), np.nan)
     atr_full[:, cols] = atr
-    return TrendSignals(*full, atr_full)
+    return TrendSignals(flags_full, atr_full)
 
 
 def params(cfg: TrendConfig) -> TrendParams:

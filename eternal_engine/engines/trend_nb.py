@@ -7,42 +7,54 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-TrendSignals = namedtuple("TrendSignals", ["long_entry", "short_entry", "long_exit", "short_exit", "atr"])
+TrendSignals = namedtuple("TrendSignals", ["flags", "atr"])
 TrendParams = namedtuple("TrendParams", ["stop_mult", "risk_per_trade", "max_position", "max_leverage", "allow_short"])
 
-_PERP = 1
+# Bits of ``TrendSignals.flags`` (one byte per bar and instrument: one memory read per bar in the loop).
+LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT = 1, 2, 4, 8
+ENTRY = LONG_ENTRY | SHORT_ENTRY
 
 
 @njit(cache=True)
-def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold):
-    """Raw conditions on the close of each bar (NaN indicators give False).
+def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold, out):
+    """Raw conditions on the close of each bar as bit flags in ``out`` (uint8; NaN indicators give no flag).
 
-    long entry: close > SMA_slow and SMA_fast > SMA_slow and ADX > threshold; short entry mirrored;
-    long exit: close < SMA_slow; short exit: close > SMA_slow.
+    LONG_ENTRY: close > SMA_slow and SMA_fast > SMA_slow and ADX > threshold; SHORT_ENTRY mirrored;
+    LONG_EXIT: close < SMA_slow; SHORT_EXIT: close > SMA_slow.
     """
     n, m = close.shape
-    le = np.zeros((n, m), dtype=np.bool_)
-    se = np.zeros((n, m), dtype=np.bool_)
-    lx = np.zeros((n, m), dtype=np.bool_)
-    sx = np.zeros((n, m), dtype=np.bool_)
     for j in range(m):
         for t in range(n):
-            c, f, s, a = close[t, j], sma_fast[t, j], sma_slow[t, j], adx[t, j]
-            strong = a > adx_threshold
-            le[t, j] = c > s and f > s and strong
-            se[t, j] = c < s and f < s and strong
-            lx[t, j] = c < s
-            sx[t, j] = c > s
-    return le, se, lx, sx
+            c, f, s = close[t, j], sma_fast[t, j], sma_slow[t, j]
+            strong = adx[t, j] > adx_threshold
+            bits = 0
+            if c > s and f > s and strong:
+                bits |= LONG_ENTRY
+            if c < s and f < s and strong:
+                bits |= SHORT_ENTRY
+            if c < s:
+                bits |= LONG_EXIT
+            if c > s:
+                bits |= SHORT_EXIT
+            out[t, j] = bits
+    return out
 
 
-@njit(cache=True)
-def trend_step_nb(qty, stop, extreme, close, high, low, atr, long_entry, short_entry, long_exit, short_exit,
-                  is_perp, equity, gross, params):
+def pack_signals(long_entry, short_entry, long_exit, short_exit) -> np.ndarray:
+    """Boolean condition arrays -> the uint8 flags the step kernel reads (for tests and custom signals)."""
+    flags = np.zeros(np.shape(long_entry), dtype=np.uint8)
+    for mask, bit in ((long_entry, LONG_ENTRY), (short_entry, SHORT_ENTRY), (long_exit, LONG_EXIT),
+                      (short_exit, SHORT_EXIT)):
+        flags |= np.where(np.asarray(mask, dtype=bool), bit, 0).astype(np.uint8)
+    return flags
+
+
+@njit(cache=True, inline="always")
+def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equity, gross, params):
     """Decide TREND's order for one instrument of one sleeve on the close of a bar.
 
     Inputs are the position ``qty`` and its ``stop``/``extreme`` (highest high, or lowest low, since entry),
-    the bar's close/high/low, ATR and raw signals, the sleeve's ``equity`` and ``gross`` notional so far.
+    the bar's close/high/low, ATR and signal ``flags``, the sleeve's ``equity`` and ``gross`` notional so far.
     Trails the stop of an open position (extreme - mult x ATR for longs, + for shorts; it only tightens),
     exits on the SMA cross, and sizes an entry as ``min(risk x equity / (mult x ATR),
     max_position x equity / close, (max_leverage x equity - gross) / close)`` (leverage 1x on spot).
@@ -57,7 +69,7 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, long_entry, short_e
         cand = extreme - mult * atr
         if cand > stop:  # a NaN ATR leaves the stop unchanged
             stop = cand
-        if long_exit:
+        if flags & LONG_EXIT:
             return stop, extreme, -qty, 2, np.nan
         return stop, extreme, 0.0, -1, np.nan
     if qty < 0.0:
@@ -66,13 +78,13 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, long_entry, short_e
         cand = extreme + mult * atr
         if cand < stop:
             stop = cand
-        if short_exit:
+        if flags & SHORT_EXIT:
             return stop, extreme, -qty, 2, np.nan
         return stop, extreme, 0.0, -1, np.nan
     direction = 0
-    if long_entry:
+    if flags & LONG_ENTRY:
         direction = 1
-    elif short_entry and params.allow_short and is_perp:
+    elif flags & SHORT_ENTRY and params.allow_short and is_perp:
         direction = -1
     if direction == 0 or not atr > 0.0 or not equity > 0.0:
         return stop, extreme, 0.0, -1, np.nan

@@ -72,8 +72,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None)
         cols = trend_engine.trend_columns(market, config.trend)
         trend_sleeve = sleeves.index("trend")
     else:
-        empty_b = np.zeros((0, m), dtype=np.bool_)
-        sig = trend_engine.TrendSignals(empty_b, empty_b, empty_b, empty_b, np.zeros((0, m)))
+        sig = trend_engine.TrendSignals(np.zeros((0, m), dtype=np.uint8), np.zeros((0, m)))
         cols, trend_sleeve = np.zeros(0, dtype=np.int64), -1
     if orders is not None:
         ext_qty, ext_sleeve = _order_array(market, orders), sleeves.index("external")
@@ -85,7 +84,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None)
     out = simulate_nb(
         a.open, a.high, a.low, a.close, a.funding, a.kind, taker, float(ex.slippage), ex.fill == "next_close",
         init_cash, trend_sleeve, cols, sig, trend_engine.params(config.trend), ext_sleeve, ext_qty,
-        new_trade_state(len(sleeves), m),
+        new_trade_state(len(sleeves), m), np.empty((n, len(sleeves))),
     )
     return BacktestResult(market, config, tuple(sleeves), init_cash, out)
 

@@ -18,6 +18,7 @@ equals wallet balance plus unrealised P&L. Taker fee and slippage apply to marke
 import numpy as np
 from numba import njit
 
+from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
 from eternal_engine.sim.records import fill_dt, funding_dt, order_dt, trade_dt
 
@@ -120,14 +121,20 @@ def _fill(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee_rate, price_
 
 @njit(cache=True)
 def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_fee, slippage, fill_close,
-                 trend_sleeve, trend_cols, t_le, t_se, t_lx, t_sx, t_atr, trend_params, ext_sleeve, ext_qty, ts,
+                 trend_sleeve, trend_cols, t_flags, t_atr, trend_params, ext_sleeve, ext_qty, ts,
                  cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
                  sleeve_equity, fund_bars, orders, fills, pays, trades, n):
     """Bars ``t_start .. t_end-1`` of the loop described in the module docstring (state arrays mutated)."""
     n_sleeves, n_cols = pos.shape
+    pending = False  # any market order waiting for its fill (most bars have none)
+    for s in range(n_sleeves):
+        for i in range(n_cols):
+            pending = pending or pend_qty[s, i] != 0.0
+    fb = n[_FB]
     for t in range(t_start, t_end):
         # 1. market orders fill at the open
-        if not fill_close:
+        if pending and not fill_close:
+            pending = False
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     q = pend_qty[s, i]
@@ -142,8 +149,8 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
 
         # 2. funding on the position held at the settlement (the bar's open); fund_bars lists the bars
         #    with any settlement, so the other bars cost one comparison
-        if n[_FB] < fund_bars.shape[0] and fund_bars[n[_FB]] == t:
-            n[_FB] += 1
+        if fb < fund_bars.shape[0] and fund_bars[fb] == t:
+            fb += 1
             for i in range(n_cols):
                 rate = funding[t, i]
                 if rate == 0.0:
@@ -185,7 +192,8 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                     pend_qty[s, i] = 0.0
 
         # 4. market orders fill at the close (fill_close mode)
-        if fill_close:
+        if pending and fill_close:
+            pending = False
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     q = pend_qty[s, i]
@@ -210,17 +218,23 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
         if trend_sleeve >= 0:
             s = trend_sleeve
             eq = sleeve_equity[t, s]
-            gross = 0.0
-            for j in range(n_cols):
-                gross += abs(pos[s, j]) * close[t, j]
+            gross = -1.0  # the sleeve's gross notional, computed only when an entry is possible
             for k in range(trend_cols.shape[0]):
                 i = trend_cols[k]
+                flags = t_flags[t, i]
+                if pos[s, i] == 0.0 and not flags & _ENTRY:
+                    continue  # flat and no entry condition: the step would change nothing
+                if gross < 0.0 and pos[s, i] == 0.0:
+                    gross = 0.0
+                    for j in range(n_cols):
+                        gross += abs(pos[s, j]) * close[t, j]
                 st, ex, q, reason, dist = trend_step_nb(
                     pos[s, i], stop[s, i], extreme[s, i], close[t, i], high[t, i], low[t, i], t_atr[t, i],
-                    t_le[t, i], t_se[t, i], t_lx[t, i], t_sx[t, i], kind[i] == 1, eq, gross, trend_params)
+                    flags, kind[i] == 1, eq, gross, trend_params)
                 stop[s, i] = st
                 extreme[s, i] = ex
                 if q != 0.0:
+                    pending = True
                     pend_id[s, i] = _add_order(orders, n, t, s, i, q, 0, reason)
                     pend_qty[s, i] = q
                     pend_reason[s, i] = reason
@@ -232,17 +246,20 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
             for i in range(n_cols):
                 q = ext_qty[t, i]
                 if q != 0.0 and np.isfinite(q):
+                    pending = True
                     pend_id[s, i] = _add_order(orders, n, t, s, i, q, 0, _R_EXTERNAL)
                     pend_qty[s, i] = q
                     pend_reason[s, i] = _R_EXTERNAL
                     pend_dist[s, i] = np.nan
-
+    n[_FB] = fb
 
 
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fill_close, init_cash,
-                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts):
-    """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`).
+                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts, sleeve_equity):
+    """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`);
+    ``sleeve_equity`` (bars x sleeves) receives each sleeve's equity at each close. It is allocated by the
+    caller: numpy advises huge pages for big arrays, which saves a page fault every 512 bars.
 
     Returns ``(sleeve_equity (T, S), orders, fills, funding_payments, trades)``
     where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
@@ -257,9 +274,8 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
     pend_dist = np.full((n_sleeves, n_cols), np.nan)
     stop = np.full((n_sleeves, n_cols), np.nan)
     extreme = np.full((n_sleeves, n_cols), np.nan)
-    t_le, t_se, t_lx, t_sx, t_atr = trend_sig  # unpacked once: tuple access in the loop costs refcounts
+    t_flags, t_atr = trend_sig  # unpacked once: tuple access in the loop costs refcounts
 
-    sleeve_equity = np.empty((n_bars, n_sleeves))
     fund_bars = np.flatnonzero((funding != 0.0).sum(axis=1))
     # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would
     # cost reference counting on every bar). A bar writes at most 3 records per sleeve and instrument.
@@ -282,7 +298,7 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
         while n[_T] + room > trades.shape[0]:
             trades = _grow(trades)
         _run_bars_nb(t0, min(t0 + chunk, n_bars), open_, high, low, close, funding, kind, taker_fee, slippage,
-                     fill_close, trend_sleeve, trend_cols, t_le, t_se, t_lx, t_sx, t_atr, trend_params,
+                     fill_close, trend_sleeve, trend_cols, t_flags, t_atr, trend_params,
                      ext_sleeve, ext_qty, ts, cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
                      sleeve_equity, fund_bars, orders, fills, pays, trades, n)
 

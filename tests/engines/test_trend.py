@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from eternal_engine.config import Config
 from eternal_engine.data.market import MarketData
 from eternal_engine.engines import trend
-from eternal_engine.engines.trend_nb import TrendSignals, trend_signals_nb
+from eternal_engine.engines.trend_nb import (
+    LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TrendSignals, pack_signals, trend_signals_nb,
+)
 from eternal_engine.sim import simulate
 
 
@@ -19,7 +21,9 @@ def test_signals_match_pandas_expressions():
     c = pd.DataFrame(close)
     fast, slow = c.rolling(20).mean(), c.rolling(60).mean()
     adx = pd.DataFrame(rng.uniform(0, 50, (n, 2)))
-    le, se, lx, sx = trend_signals_nb(close, fast.to_numpy(), slow.to_numpy(), adx.to_numpy(), 25.0)
+    flags = trend_signals_nb(close, fast.to_numpy(), slow.to_numpy(), adx.to_numpy(), 25.0,
+                             np.empty(close.shape, dtype=np.uint8))
+    le, se, lx, sx = ((flags & bit) != 0 for bit in (LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT))
     np.testing.assert_array_equal(le, ((c > slow) & (fast > slow) & (adx > 25)).to_numpy())
     np.testing.assert_array_equal(se, ((c < slow) & (fast < slow) & (adx > 25)).to_numpy())
     np.testing.assert_array_equal(lx, (c < slow).to_numpy())
@@ -38,8 +42,8 @@ def scripted_signals(n, long_entry=(), short_entry=(), long_exit=(), short_exit=
         a = np.zeros((n, 1), dtype=bool)
         a[list(bars), 0] = True
         return a
-    return TrendSignals(mask(long_entry), mask(short_entry), mask(long_exit), mask(short_exit),
-                        np.full((n, 1), atr))
+    flags = pack_signals(mask(long_entry), mask(short_entry), mask(long_exit), mask(short_exit))
+    return TrendSignals(flags, np.full((n, 1), atr))
 
 
 def run_scripted(monkeypatch, market, signals, **overrides):
@@ -109,7 +113,7 @@ def test_leverage_cap_on_gross_notional(monkeypatch):
     entry = np.zeros((n, 2), dtype=bool)
     entry[0] = True
     off = np.zeros((n, 2), dtype=bool)
-    sig = TrendSignals(entry, off, off, off, np.full((n, 2), 0.01))
+    sig = TrendSignals(pack_signals(entry, off, off, off), np.full((n, 2), 0.01))
     r = run_scripted(monkeypatch, m, sig, **{"trend.symbols": ["BTC-PERP", "ETH-PERP"],
                                              "trend.max_position": 1.0, "trend.max_leverage": 1.5})
     # BTC takes its full 100 % cap (100 units); ETH gets what is left of 1.5x: 5,000 / 100 = 50 units
