@@ -28,20 +28,25 @@ class BacktestResult:
          self.trade_records) = out
 
     def __repr__(self) -> str:
-        eq = self._sleeve_equity.sum(axis=1)
+        eq = self._equity
         return (f"BacktestResult({len(eq)} bars, sleeves={list(self.sleeves)}, fills={len(self.fill_records)}, "
                 f"trades={len(self.trade_records)}, final_equity={eq[-1]:,.2f})")
 
     # ------------------------------------------------------------ per bar
     @functools.cached_property
+    def _equity(self) -> np.ndarray:
+        e = self._sleeve_equity
+        return e[:, 0] if e.shape[1] == 1 else e.sum(axis=1)
+
+    @functools.cached_property
     def equity(self) -> pd.Series:
         """Total equity at each bar's close (cash + positions marked at the close)."""
-        return pd.Series(self._sleeve_equity.sum(axis=1), index=self.market.index, name="equity")
+        return pd.Series(self._equity, index=self.market.index, name="equity")
 
     @functools.cached_property
     def returns(self) -> pd.Series:
         """Simple returns per bar; the first bar's is relative to the initial capital."""
-        eq = self._sleeve_equity.sum(axis=1)
+        eq = self._equity
         prev = np.empty_like(eq)
         prev[0] = self.initial_cash.sum()
         prev[1:] = eq[:-1]
@@ -75,7 +80,7 @@ class BacktestResult:
     def exposure(self) -> pd.DataFrame:
         """Signed notional per instrument over total equity, at each close."""
         notional = self._positions * self.market.arrays.close
-        return pd.DataFrame(notional / self._sleeve_equity.sum(axis=1)[:, None], index=self.market.index,
+        return pd.DataFrame(notional / self._equity[:, None], index=self.market.index,
                             columns=list(self.market.symbols))
 
     # ------------------------------------------------------------ records
@@ -139,7 +144,7 @@ class BacktestResult:
         last = len(self.market.index) - 1
         exit_bar = np.where(is_open, last, r["exit_bar"])
         exit_time = pd.DatetimeIndex(self._times(exit_bar)).where(~is_open, pd.NaT)
-        reason = np.array([REASON_NAMES[k] if k >= 0 else "open" for k in r["exit_reason"]], dtype=object)
+        reason = self._names(r["exit_reason"].astype(np.int64) + 1, ("open",) + REASON_NAMES)
         return pd.DataFrame({
             "sleeve": self._names(r["sleeve"], self.sleeves),
             "symbol": self._names(r["col"], self.market.symbols),
@@ -169,10 +174,10 @@ class BacktestResult:
 
         s = stats(self.returns)
         t = trade_stats(self.trades).add_prefix("trade_").rename({"trade_n_trades": "n_trades"})
-        gross = np.abs(self._positions * self.market.arrays.close).sum(axis=1) / self._sleeve_equity.sum(axis=1)
+        gross = np.abs(self._positions * self.market.arrays.close).sum(axis=1) / self._equity
         extra = pd.Series({
             "initial_capital": float(self.initial_cash.sum()),
-            "final_equity": float(self._sleeve_equity[-1].sum()),
+            "final_equity": float(self._equity[-1]),
             "fees_paid": float(self.fill_records["fee"].sum()),
             "funding_net": float(self.funding_records["amount"].sum()),
             "exposure_avg": float(gross.mean()),

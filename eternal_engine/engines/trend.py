@@ -45,12 +45,16 @@ def prepare(market, cfg: TrendConfig) -> TrendSignals:
     a = market.arrays
     cols = trend_columns(market, cfg)
     n, m = a.close.shape
-    h, lo, c = (np.ascontiguousarray(x[:, cols]) for x in (a.high, a.low, a.close))
-    fast, slow = sma_nb(c, cfg.sma_fast), sma_nb(c, cfg.sma_slow)
-    adx = adx_nb(h, lo, c, cfg.adx_window)[0]
-    atr = atr_nb(h, lo, c, cfg.atr_window)
-    flags = trend_signals_nb(c, fast, slow, adx, cfg.adx_threshold, np.empty(c.shape, dtype=np.uint8))
-    if len(cols) == m and (cols == np.arange(m)).all():
+    every = len(cols) == m and (cols == np.arange(m)).all()
+    h, lo, c = (x if every else np.ascontiguousarray(x[:, cols]) for x in (a.high, a.low, a.close))
+    # outputs allocated by numpy (huge pages for big arrays: far fewer page faults than Numba's allocator)
+    shape = c.shape
+    fast = sma_nb(c, cfg.sma_fast, np.empty(shape))
+    slow = sma_nb(c, cfg.sma_slow, np.empty(shape))
+    adx = adx_nb(h, lo, c, cfg.adx_window, np.empty((3,) + shape))[0]
+    atr = atr_nb(h, lo, c, cfg.atr_window, np.empty(shape))
+    flags = trend_signals_nb(c, fast, slow, adx, cfg.adx_threshold, np.empty(shape, dtype=np.uint8))
+    if every:
         return TrendSignals(flags, atr)
     flags_full = np.zeros((n, m), dtype=np.uint8)
     flags_full[:, cols] = flags
