@@ -171,17 +171,25 @@ class BacktestResult:
     def stats(self) -> pd.Series:
         """Portfolio metrics (quantstats-compatible, see `eternal_engine.metrics.stats`) plus trading figures."""
         from eternal_engine.metrics import stats, trade_stats
+        from eternal_engine.sim.exposure_nb import gross_exposure_nb
 
         s = stats(self.returns)
-        t = trade_stats(self.trades).add_prefix("trade_").rename({"trade_n_trades": "n_trades"})
-        gross = np.abs(self._positions * self.market.arrays.close).sum(axis=1) / self._equity
+        r = self.trade_records
+        closed_or_marked = pd.DataFrame({  # the numeric columns only: no need to build the trades frame
+            "pnl": r["pnl"], "return": r["pnl"] / (r["entry_price"] * r["qty"]),
+            "bars_held": np.where(r["exit_bar"] < 0, len(self.market.index) - 1, r["exit_bar"]) - r["entry_bar"],
+        })
+        t = trade_stats(closed_or_marked).add_prefix("trade_").rename({"trade_n_trades": "n_trades"})
+        f = self.fill_records
+        exposure, in_market = gross_exposure_nb(f["bar"], f["col"].astype(np.int64), f["qty"],
+                                                self.market.arrays.close, self._equity)
         extra = pd.Series({
             "initial_capital": float(self.initial_cash.sum()),
             "final_equity": float(self._equity[-1]),
             "fees_paid": float(self.fill_records["fee"].sum()),
             "funding_net": float(self.funding_records["amount"].sum()),
-            "exposure_avg": float(gross.mean()),
-            "time_in_market": float((gross > 0).mean()),
+            "exposure_avg": exposure,
+            "time_in_market": in_market,
             "config_hash": self.config.config_hash(),
         }, dtype=object)
         return pd.concat([s.astype(object), t.astype(object), extra])

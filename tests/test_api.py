@@ -64,3 +64,17 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     block = block.replace('"report.html"', repr(str(tmp_path / "report.html")))
     exec(compile(block, "README tour", "exec"), {})
     assert (tmp_path / "report.html").exists()
+
+
+def test_stats_trade_and_exposure_figures_match_the_frames():
+    from eternal_engine.metrics import trade_stats
+
+    r = ee.backtest(ee.load_sample())
+    s = r.stats()
+    gross = (r.positions.abs() * r.market.close).sum(axis=1) / r.equity
+    assert s["exposure_avg"] == pytest.approx(gross.mean(), rel=1e-12)
+    assert s["time_in_market"] == pytest.approx((gross > 0).mean(), rel=1e-12)
+    t = trade_stats(r.trades)
+    for key in ("win_rate", "avg_return", "profit_factor", "expectancy", "avg_bars_held"):
+        assert s[f"trade_{key}"] == pytest.approx(t[key], rel=1e-12)
+    assert s["n_trades"] == t["n_trades"] == len(r.trades)
