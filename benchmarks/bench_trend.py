@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Speed and memory of the TREND backtest against vectorbt's equivalent pipeline (a script, not a test).
 
-    python benchmarks/bench_trend.py                       # 1M and 5M one-minute bars (~15-20 min on 2 cores)
+    python benchmarks/bench_trend.py                       # 1M and 5M one-minute bars (~25 min on 2 cores)
     python benchmarks/bench_trend.py --quick               # 100k bars, smoke run (~1-2 min)
     python benchmarks/bench_trend.py --bars 2000000 --markdown-out bench.md
     python benchmarks/bench_trend.py --no-tz-aware         # skip the slow "vectorbt on a tz-aware index" rows
