@@ -43,6 +43,7 @@ def test_window_and_synthetic_data(tmp_path, capsys):
     (["--engines", "trnd"], "did you mean 'trend'"),
     (["--engines", "core_hodl"], "does not run in this release"),
     (["--start", "2031-01-01"], "no bars"),
+    (["--start", "notadate"], "not a date"),
 ])
 def test_bad_input_exits_non_zero_with_a_clear_message(args, message, capsys):
     code = main(["backtest", "--out", "", "-q", *args])

@@ -256,7 +256,11 @@ class MarketData:
 
 
 def _utc(ts) -> pd.Timestamp:
-    ts = pd.Timestamp(ts)
+    try:
+        ts = pd.Timestamp(ts)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"{ts!r} is not a date or time", fix="use ISO format, e.g. '2021-01-01' or "
+                        "'2021-01-01 08:00' (UTC)") from e
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
