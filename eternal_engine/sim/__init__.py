@@ -50,7 +50,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None)
     from eternal_engine.engines import trend as trend_engine
     from eternal_engine.result import BacktestResult
     from eternal_engine.sim.nb import simulate_nb
-    from eternal_engine.sim.records import new_trade_state
+    from eternal_engine.sim.records import new_record_buffers, new_trade_state
 
     config = config or Config()
     if orders is not None and engines:
@@ -84,7 +84,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None)
     out = simulate_nb(
         a.open, a.high, a.low, a.close, a.funding, a.kind, taker, float(ex.slippage), ex.fill == "next_close",
         init_cash, trend_sleeve, cols, sig, trend_engine.params(config.trend), ext_sleeve, ext_qty,
-        new_trade_state(len(sleeves), m), np.empty((n, len(sleeves))),
+        new_trade_state(len(sleeves), m), np.empty((n, len(sleeves))), *new_record_buffers(n, len(sleeves), m),
     )
     return BacktestResult(market, config, tuple(sleeves), init_cash, out)
 

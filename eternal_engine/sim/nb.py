@@ -20,7 +20,7 @@ from numba import njit
 
 from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
-from eternal_engine.sim.records import fill_dt, funding_dt, order_dt, trade_dt
+from eternal_engine.sim.records import CHUNK_BARS
 
 _STATUS_FILLED, _STATUS_CANCELLED = 0, 2
 _R_TRAIL, _R_EXTERNAL = 3, 4
@@ -29,7 +29,7 @@ _O, _F, _P, _T, _FB = 0, 1, 2, 3, 4  # record counters; _FB: next entry of fund_
 
 @njit(cache=True)
 def _grow(a):
-    b = np.empty(max(16, a.shape[0] * 2), dtype=a.dtype)
+    b = np.empty(max(1024, a.shape[0] * 2), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
 
@@ -257,10 +257,13 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
 
 @njit(cache=True)
 def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fill_close, init_cash,
-                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts, sleeve_equity):
+                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts, sleeve_equity,
+                orders, fills, pays, trades):
     """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`);
-    ``sleeve_equity`` (bars x sleeves) receives each sleeve's equity at each close. It is allocated by the
-    caller: numpy advises huge pages for big arrays, which saves a page fault every 512 bars.
+    ``sleeve_equity`` (bars x sleeves) receives each sleeve's equity at each close; ``orders``, ``fills``,
+    ``pays`` and ``trades`` are record buffers (see `records.new_record_buffers`), grown here when full.
+    Outputs are allocated by the caller because numpy advises huge pages for big arrays: Numba's allocator
+    does not, and the page faults of its 4 KiB pages cost more than the records' arithmetic.
 
     Returns ``(sleeve_equity (T, S), orders, fills, funding_payments, trades)``
     where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
@@ -280,13 +283,8 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
     fund_bars = np.flatnonzero((funding != 0.0).sum(axis=1))
     # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would
     # cost reference counting on every bar). A bar writes at most 3 records per sleeve and instrument.
-    chunk = 1024
+    chunk = CHUNK_BARS
     room = 3 * n_sleeves * n_cols * chunk
-    cap = room + n_bars // 16
-    orders = np.empty(cap, dtype=order_dt)
-    fills = np.empty(cap, dtype=fill_dt)
-    pays = np.empty(cap, dtype=funding_dt)
-    trades = np.empty(cap, dtype=trade_dt)
     n = np.zeros(5, dtype=np.int64)
 
     for t0 in range(0, n_bars, chunk):

@@ -103,3 +103,17 @@ def new_trade_state(n_sleeves: int, n_cols: int) -> TradeState:
         np.zeros(shape, np.int8), np.full(shape, -1, np.int64),
         *(np.zeros(shape) for _ in range(7)),
     )
+
+
+CHUNK_BARS = 1024  # the bar loop checks record capacity between chunks of this many bars
+
+
+def new_record_buffers(n_bars: int, n_sleeves: int, n_cols: int):
+    """Empty (orders, fills, funding payments, trades) record arrays for the simulator.
+
+    Room for one chunk of the busiest possible bars (3 records per sleeve and instrument) plus one record
+    per 2 bars; the loop grows them when a run trades more. Only the pages written to cost memory, and numpy
+    backs big arrays with huge pages, so generous buffers are cheap while growing inside Numba is not.
+    """
+    cap = 3 * n_sleeves * n_cols * CHUNK_BARS + n_bars // 2
+    return tuple(np.empty(cap, dtype=dt) for dt in (order_dt, fill_dt, funding_dt, trade_dt))

@@ -157,3 +157,21 @@ def test_orders_off_the_bar_grid_are_rejected():
     bad = pd.DataFrame({"BTC-PERP": [1.0]}, index=[m.index[0] + pd.Timedelta("30min")])
     with pytest.raises(DataError, match="not a bar"):
         simulate(m, cfg(), orders=bad)
+
+
+def test_record_buffers_grow_when_a_run_trades_on_every_bar():
+    from eternal_engine.sim.records import new_record_buffers
+
+    n = 8000
+    close = 100 + np.sin(np.arange(n) / 7.0)
+    m = make_market(close, freq="1min")
+    assert len(new_record_buffers(n, 1, 1)[1]) < n  # the initial buffers cannot hold every fill
+    qty = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    orders = pd.DataFrame({"BTC-PERP": qty}, index=m.index)
+    r = simulate(m, cfg(fee=0.001), orders=orders)
+    assert len(r.orders) == n - 1 and len(r.order_log) == n
+    assert r.order_log["status"].iloc[:-1].eq("filled").all()
+    np.testing.assert_array_equal(r.orders["bar"].to_numpy(), np.arange(1, n))
+    marked = r.cash.to_numpy() + (r.positions.to_numpy() * m.arrays.close).sum(axis=1)
+    np.testing.assert_allclose(r.equity.to_numpy(), marked, rtol=1e-12)
+    assert r.trades["pnl"].sum() == pytest.approx(r.equity.iloc[-1] - 10_000, abs=1e-6)
