@@ -70,20 +70,22 @@ def from_long(df: pd.DataFrame, *, freq=None, max_gap=None, source: str = "frame
 
 def from_csv(path, *, freq=None, max_gap=None) -> MarketData:
     """Read a long-format CSV (see module docstring)."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"file not found: {path}", fix="check the path")
-    df = pd.read_csv(path)
-    return from_long(df, freq=freq, max_gap=max_gap, source=str(path))
+    return from_long(_read(path, pd.read_csv), freq=freq, max_gap=max_gap, source=str(path))
 
 
 def from_parquet(path, *, freq=None, max_gap=None) -> MarketData:
     """Read a long-format Parquet file (see module docstring)."""
+    return from_long(_read(path, pd.read_parquet), freq=freq, max_gap=max_gap, source=str(path))
+
+
+def _read(path, reader) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise DataError(f"file not found: {path}", fix="check the path")
-    df = pd.read_parquet(path)
-    return from_long(df, freq=freq, max_gap=max_gap, source=str(path))
+    try:
+        return reader(path)
+    except (ValueError, OSError) as e:
+        raise DataError(f"{path} could not be read: {e}", fix="give a long-format CSV or Parquet file") from e
 
 
 def _values(df, col, sym) -> np.ndarray:

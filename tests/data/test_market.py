@@ -163,3 +163,10 @@ def test_constructor_validates_arrays_directly():
         MarketData(idx, ["BTC-SPOT"], ones, ones, ones, np.ones((2, 1)), ones)
     with pytest.raises(DataError, match="listed twice"):
         MarketData(idx, ["BTC-SPOT", "BTC-SPOT"], *(np.ones((3, 2)) for _ in range(5)))
+
+
+def test_unreadable_file_is_a_data_error(tmp_path):
+    bad = tmp_path / "bars.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(DataError, match="could not be read"):
+        from_parquet(bad)
