@@ -229,8 +229,11 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                     gross = 0.0
                     for j in range(n_cols):
                         gross += abs(pos[s, j]) * close[t, j]
+                hi, lo = high[t, i], low[t, i]
+                if fill_close and ts.entry_bar[s, i] == t:
+                    hi = lo = close[t, i]  # entered at this close: the bar's extremes came before the entry
                 st, ex, q, reason, dist = trend_step_nb(
-                    pos[s, i], stop[s, i], extreme[s, i], close[t, i], high[t, i], low[t, i], t_atr[t, i],
+                    pos[s, i], stop[s, i], extreme[s, i], close[t, i], hi, lo, t_atr[t, i],
                     flags, kind[i] == 1, eq, gross, trend_params)
                 stop[s, i] = st
                 extreme[s, i] = ex

@@ -137,3 +137,17 @@ def test_no_look_ahead_changing_later_data_changes_nothing_before(cut, factor):
     np.testing.assert_array_equal(r1.equity.to_numpy()[:cut], r2.equity.to_numpy()[:cut])
     f1, f2 = r1.orders, r2.orders
     pd.testing.assert_frame_equal(f1[f1["bar"] < cut], f2[f2["bar"] < cut])
+
+
+def test_next_close_entry_does_not_trail_from_the_extremes_before_it(monkeypatch):
+    # entry decided on bar 0, filled at bar 1's close (100); bar 1 spiked to 200 before that close
+    o = [100, 100, 100, 100]
+    h = [101, 200, 101, 101]
+    lo = [99, 99, 99, 99]
+    c = [100, 100, 100, 100]
+    m = scripted_market(o, h, lo, c)
+    r = run_scripted(monkeypatch, m, scripted_signals(4, long_entry=[0], atr=2.0),
+                     **{"execution.fill": "next_close"})
+    # a stop trailed from the spike would sit at 200 - 6 = 194 and fire on bar 2; from the entry it is 94
+    assert r.orders["reason"].tolist() == ["entry_long"]
+    assert r.orders["price_type"].tolist() == ["close"]
