@@ -1,6 +1,7 @@
 """The one bar loop: fills, funding, stops, mark-to-market, engine steps, records.
 
-Per bar ``t``, in this order:
+Per bar ``t``, in this order (bars with nothing held, nothing pending and no engine wanting to enter only
+record their equity, which is then their cash):
 
 1. market orders decided on the close of ``t-1`` fill at the open of ``t`` (``fill_close=False``);
 2. funding settling in bar ``t`` is paid on the position then held, at the bar's open price
@@ -131,7 +132,31 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
         for i in range(n_cols):
             pending = pending or pend_qty[s, i] != 0.0
     fb = n[_FB]
-    for t in range(t_start, t_end):
+    t = t_start
+    while t < t_end:
+        # 0. fast path: with nothing held and nothing pending, a bar changes nothing but the equity record
+        #    (no fill, funding, stop or mark applies to an empty book) until an engine wants to enter
+        flat = not pending
+        for s in range(n_sleeves):
+            for i in range(n_cols):
+                if pos[s, i] != 0.0:
+                    flat = False
+        while flat and t < t_end:
+            if trend_sleeve >= 0:
+                for k in range(trend_cols.shape[0]):
+                    if t_flags[t, trend_cols[k]] & _ENTRY:
+                        flat = False
+            if ext_sleeve >= 0:
+                for i in range(n_cols):
+                    if ext_qty[t, i] != 0.0:
+                        flat = False
+            if flat:
+                for s in range(n_sleeves):
+                    sleeve_equity[t, s] = cash[s]
+                t += 1
+        if t == t_end:
+            break
+
         # 1. market orders fill at the open
         if pending and not fill_close:
             pending = False
@@ -149,6 +174,8 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
 
         # 2. funding on the position held at the settlement (the bar's open); fund_bars lists the bars
         #    with any settlement, so the other bars cost one comparison
+        while fb < fund_bars.shape[0] and fund_bars[fb] < t:
+            fb += 1  # settlements skipped by the fast path found an empty book
         if fb < fund_bars.shape[0] and fund_bars[fb] == t:
             fb += 1
             for i in range(n_cols):
@@ -255,6 +282,7 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                     pend_qty[s, i] = q
                     pend_reason[s, i] = _R_EXTERNAL
                     pend_dist[s, i] = np.nan
+        t += 1
     n[_FB] = fb
 
 

@@ -175,3 +175,16 @@ def test_record_buffers_grow_when_a_run_trades_on_every_bar():
     marked = r.cash.to_numpy() + (r.positions.to_numpy() * m.arrays.close).sum(axis=1)
     np.testing.assert_allclose(r.equity.to_numpy(), marked, rtol=1e-12)
     assert r.trades["pnl"].sum() == pytest.approx(r.equity.iloc[-1] - 10_000, abs=1e-6)
+
+
+def test_funding_after_long_flat_stretches_is_charged_on_every_settlement():
+    n = 200  # hourly bars: settlements at 00, 08, 16 UTC
+    m = make_market(np.full(n, 100.0), funding=np.where(
+        (pd.date_range("2024-01-01", periods=n, freq="1h").hour % 8 == 0)[:, None], 0.0001, 0.0))
+    orders = orders_frame(m, [(100, "BTC-PERP", 1.0), (180, "BTC-PERP", -1.0)])  # held bars 101..181
+    r = simulate(m, cfg(), orders=orders)
+    held = m.index[101:182]
+    expected = held[held.hour % 8 == 0]
+    assert list(r.funding_payments.index) == list(expected)
+    assert r.funding_payments["amount"].tolist() == pytest.approx([-0.01] * len(expected))
+    assert (r.equity.iloc[:101] == 10_000).all()
