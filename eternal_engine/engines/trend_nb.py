@@ -7,6 +7,8 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from eternal_engine.sim.records import REASON_ENTRY_LONG, REASON_ENTRY_SHORT, REASON_EXIT_SIGNAL
+
 TrendSignals = namedtuple("TrendSignals", ["flags", "atr"])
 TrendParams = namedtuple("TrendParams", ["stop_mult", "risk_per_trade", "max_position", "max_leverage", "allow_short"])
 
@@ -70,7 +72,7 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equ
         if cand > stop:  # a NaN ATR leaves the stop unchanged
             stop = cand
         if flags & LONG_EXIT:
-            return stop, extreme, -qty, 2, np.nan
+            return stop, extreme, -qty, REASON_EXIT_SIGNAL, np.nan
         return stop, extreme, 0.0, -1, np.nan
     if qty < 0.0:
         if low < extreme:
@@ -79,7 +81,7 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equ
         if cand < stop:
             stop = cand
         if flags & SHORT_EXIT:
-            return stop, extreme, -qty, 2, np.nan
+            return stop, extreme, -qty, REASON_EXIT_SIGNAL, np.nan
         return stop, extreme, 0.0, -1, np.nan
     direction = 0
     if flags & LONG_ENTRY:
@@ -95,4 +97,4 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equ
     size = min(size, (lev * equity - gross) / close)
     if not size > 0.0:
         return stop, extreme, 0.0, -1, np.nan
-    return stop, extreme, direction * size, 0 if direction > 0 else 1, dist
+    return stop, extreme, direction * size, REASON_ENTRY_LONG if direction > 0 else REASON_ENTRY_SHORT, dist

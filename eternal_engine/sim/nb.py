@@ -21,10 +21,11 @@ from numba import njit
 
 from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
-from eternal_engine.sim.records import CHUNK_BARS
+from eternal_engine.sim.records import (
+    CHUNK_BARS, ORDER_MARKET, ORDER_STOP, PRICE_CLOSE, PRICE_OPEN, PRICE_STOP, REASON_ENTRY_SHORT,
+    REASON_EXTERNAL, REASON_TRAILING_STOP, STATUS_CANCELLED, STATUS_FILLED, STATUS_UNFILLED,
+)
 
-_STATUS_FILLED, _STATUS_CANCELLED = 0, 2
-_R_TRAIL, _R_EXTERNAL = 3, 4
 _O, _F, _P, _T, _FB = 0, 1, 2, 3, 4  # record counters; _FB: next entry of fund_bars
 
 
@@ -45,7 +46,7 @@ def _add_order(orders, n, t, s, i, qty, order_type, reason):
     orders[k]["qty"] = qty
     orders[k]["order_type"] = order_type
     orders[k]["reason"] = reason
-    orders[k]["status"] = 1
+    orders[k]["status"] = STATUS_UNFILLED
     n[_O] = k + 1
     return k
 
@@ -166,9 +167,9 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                     if q != 0.0:
                         px = open_[t, i] * (1.0 + slippage if q > 0 else 1.0 - slippage)
                         was_flat = pos[s, i] == 0.0
-                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], 0,
+                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], PRICE_OPEN,
                               pend_reason[s, i], pend_id[s, i])
-                        orders[pend_id[s, i]]["status"] = _STATUS_FILLED
+                        orders[pend_id[s, i]]["status"] = STATUS_FILLED
                         _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
                         pend_qty[s, i] = 0.0
 
@@ -210,12 +211,13 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                     continue
                 ref = min(open_[t, i], level) if q > 0 else max(open_[t, i], level)
                 px = ref * (1.0 - slippage if q > 0 else 1.0 + slippage)
-                oid = _add_order(orders, n, t, s, i, -q, 1, _R_TRAIL)
-                _fill(fills, trades, n, ts, cash, pos, t, s, i, -q, px, taker_fee[i], 2, _R_TRAIL, oid)
-                orders[oid]["status"] = _STATUS_FILLED
+                oid = _add_order(orders, n, t, s, i, -q, ORDER_STOP, REASON_TRAILING_STOP)
+                _fill(fills, trades, n, ts, cash, pos, t, s, i, -q, px, taker_fee[i], PRICE_STOP,
+                      REASON_TRAILING_STOP, oid)
+                orders[oid]["status"] = STATUS_FILLED
                 stop[s, i] = np.nan
                 if pend_qty[s, i] != 0.0:
-                    orders[pend_id[s, i]]["status"] = _STATUS_CANCELLED
+                    orders[pend_id[s, i]]["status"] = STATUS_CANCELLED
                     pend_qty[s, i] = 0.0
 
         # 4. market orders fill at the close (fill_close mode). Same body as step 1 on purpose: factored into a
@@ -228,9 +230,9 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                     if q != 0.0:
                         px = close[t, i] * (1.0 + slippage if q > 0 else 1.0 - slippage)
                         was_flat = pos[s, i] == 0.0
-                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], 1,
+                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], PRICE_CLOSE,
                               pend_reason[s, i], pend_id[s, i])
-                        orders[pend_id[s, i]]["status"] = _STATUS_FILLED
+                        orders[pend_id[s, i]]["status"] = STATUS_FILLED
                         _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
                         pend_qty[s, i] = 0.0
 
@@ -266,11 +268,11 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                 extreme[s, i] = ex
                 if q != 0.0:
                     pending = True
-                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, 0, reason)
+                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, ORDER_MARKET, reason)
                     pend_qty[s, i] = q
                     pend_reason[s, i] = reason
                     pend_dist[s, i] = dist
-                    if reason <= 1:
+                    if reason <= REASON_ENTRY_SHORT:  # an entry adds to the gross notional
                         gross += abs(q) * close[t, i]
         if ext_sleeve >= 0:
             s = ext_sleeve
@@ -278,9 +280,9 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                 q = ext_qty[t, i]
                 if q != 0.0 and np.isfinite(q):
                     pending = True
-                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, 0, _R_EXTERNAL)
+                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, ORDER_MARKET, REASON_EXTERNAL)
                     pend_qty[s, i] = q
-                    pend_reason[s, i] = _R_EXTERNAL
+                    pend_reason[s, i] = REASON_EXTERNAL
                     pend_dist[s, i] = np.nan
         t += 1
     n[_FB] = fb
