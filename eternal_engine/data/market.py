@@ -173,10 +173,9 @@ class MarketData:
         """A new `MarketData` with only ``symbols`` (in that order)."""
         cols = [self.column(s) for s in symbols]
         a = self._arrays
-        return MarketData(
-            self.index, [self.symbols[c] for c in cols],
-            *(getattr(a, f)[:, cols] for f in FIELDS), a.funding[:, cols], freq=self.freq,
-        )
+        return self._derive(self.index, tuple(self.symbols[c] for c in cols),
+                            *(np.ascontiguousarray(x[:, cols]) for x in (a.open, a.high, a.low, a.close,
+                                                                           a.volume, a.funding)))
 
     def slice(self, start=None, end=None) -> "MarketData":
         """Bars with ``start <= open time <= end`` (both optional, inclusive; strings are read as UTC)."""
@@ -188,10 +187,18 @@ class MarketData:
                 fix=f"choose dates within {self.index[0]} .. {self.index[-1]}",
             )
         a = self._arrays
-        return MarketData(
-            self.index[lo:hi], self.symbols, *(getattr(a, f)[lo:hi] for f in FIELDS), a.funding[lo:hi],
-            freq=self.freq,
-        )
+        return self._derive(self.index[lo:hi], self.symbols,
+                            *(x[lo:hi] for x in (a.open, a.high, a.low, a.close, a.volume, a.funding)))
+
+    def _derive(self, index, symbols, open, high, low, close, volume, funding) -> "MarketData":
+        """A subset of already validated data: rows or columns taken as they are, nothing to check again."""
+        out = object.__new__(MarketData)
+        out.index, out.symbols, out.freq = index, symbols, self.freq
+        out._underlyings = tuple(parse_symbol(s)[0] for s in symbols)
+        kind = np.array([parse_symbol(s)[1] for s in symbols], dtype=np.int8)
+        ts = index.as_unit("ns").asi8.copy()
+        out._arrays = MarketArrays(ts, open, high, low, close, volume, funding, kind)
+        return out
 
     def resample(self, rule, *, drop_partial: bool = True) -> "MarketData":
         """Aggregate to a coarser bar: open first, high max, low min, close last, volume and funding summed.
