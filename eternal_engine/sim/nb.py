@@ -133,15 +133,17 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
         for i in range(n_cols):
             pending = pending or pend_qty[s, i] != 0.0
     fb = n[_FB]
+    maybe_flat = True
     t = t_start
     while t < t_end:
         # 0. fast path: with nothing held and nothing pending, a bar changes nothing but the equity record
         #    (no fill, funding, stop or mark applies to an empty book) until an engine wants to enter
-        flat = not pending
-        for s in range(n_sleeves):
-            for i in range(n_cols):
-                if pos[s, i] != 0.0:
-                    flat = False
+        flat = not pending and maybe_flat
+        if flat:
+            for s in range(n_sleeves):
+                for i in range(n_cols):
+                    if pos[s, i] != 0.0:
+                        flat = maybe_flat = False  # positions change only on fills: stop scanning till one
         while flat and t < t_end:
             if trend_sleeve >= 0:
                 for k in range(trend_cols.shape[0]):
@@ -161,6 +163,7 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
         # 1. market orders fill at the open
         if pending and not fill_close:
             pending = False
+            maybe_flat = True
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     q = pend_qty[s, i]
@@ -216,6 +219,7 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                       REASON_TRAILING_STOP, oid)
                 orders[oid]["status"] = STATUS_FILLED
                 stop[s, i] = np.nan
+                maybe_flat = True
                 if pend_qty[s, i] != 0.0:
                     orders[pend_id[s, i]]["status"] = STATUS_CANCELLED
                     pend_qty[s, i] = 0.0
@@ -224,6 +228,7 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
         #    helper taking the state arrays, Numba keeps their reference counting and the loop slows by a third.
         if pending and fill_close:
             pending = False
+            maybe_flat = True
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     q = pend_qty[s, i]
