@@ -141,8 +141,7 @@ class BacktestResult:
         """
         r = self.trade_records
         is_open = r["exit_bar"] < 0
-        last = len(self.market.index) - 1
-        exit_bar = np.where(is_open, last, r["exit_bar"])
+        exit_bar, ret, bars_held = self._trade_numbers()
         exit_time = pd.DatetimeIndex(self._times(exit_bar)).where(~is_open, pd.NaT)
         reason = self._names(r["exit_reason"].astype(np.int64) + 1, ("open",) + REASON_NAMES)
         return pd.DataFrame({
@@ -158,10 +157,16 @@ class BacktestResult:
             "fees": r["fees"],
             "funding": r["funding"],
             "pnl": r["pnl"],
-            "return": r["pnl"] / (r["entry_price"] * r["qty"]),
-            "bars_held": exit_bar - r["entry_bar"],
+            "return": ret,
+            "bars_held": bars_held,
             "exit_reason": reason,
         })
+
+    def _trade_numbers(self):
+        """Exit bar (the last bar for open trades), return on the largest notional held, bars held."""
+        r = self.trade_records
+        exit_bar = np.where(r["exit_bar"] < 0, len(self.market.index) - 1, r["exit_bar"])
+        return exit_bar, r["pnl"] / (r["entry_price"] * r["qty"]), exit_bar - r["entry_bar"]
 
     @staticmethod
     def _names(codes, names) -> np.ndarray:
@@ -174,11 +179,8 @@ class BacktestResult:
         from eternal_engine.sim.exposure_nb import gross_exposure_nb
 
         s = stats(self.returns)
-        r = self.trade_records
-        closed_or_marked = pd.DataFrame({  # the numeric columns only: no need to build the trades frame
-            "pnl": r["pnl"], "return": r["pnl"] / (r["entry_price"] * r["qty"]),
-            "bars_held": np.where(r["exit_bar"] < 0, len(self.market.index) - 1, r["exit_bar"]) - r["entry_bar"],
-        })
+        _, ret, bars_held = self._trade_numbers()  # the numeric columns only: no trades frame needed
+        closed_or_marked = pd.DataFrame({"pnl": self.trade_records["pnl"], "return": ret, "bars_held": bars_held})
         t = trade_stats(closed_or_marked).add_prefix("trade_").rename({"trade_n_trades": "n_trades"})
         f = self.fill_records
         exposure, in_market = gross_exposure_nb(f["bar"], f["col"].astype(np.int64), f["qty"],
