@@ -173,7 +173,7 @@ class MarketData:
         """A new `MarketData` with only ``symbols`` (in that order)."""
         cols = [self.column(s) for s in symbols]
         a = self._arrays
-        return self._derive(self.index, tuple(self.symbols[c] for c in cols),
+        return self._derive(self.index, cols,
                             *(np.ascontiguousarray(x[:, cols]) for x in (a.open, a.high, a.low, a.close,
                                                                            a.volume, a.funding)))
 
@@ -187,17 +187,17 @@ class MarketData:
                 fix=f"choose dates within {self.index[0]} .. {self.index[-1]}",
             )
         a = self._arrays
-        return self._derive(self.index[lo:hi], self.symbols,
+        return self._derive(self.index[lo:hi], list(range(len(self.symbols))),
                             *(x[lo:hi] for x in (a.open, a.high, a.low, a.close, a.volume, a.funding)))
 
-    def _derive(self, index, symbols, open, high, low, close, volume, funding) -> "MarketData":
-        """A subset of already validated data: rows or columns taken as they are, nothing to check again."""
+    def _derive(self, index, cols, open, high, low, close, volume, funding) -> "MarketData":
+        """A subset (rows ``index``, columns ``cols``) of already validated data: nothing to check again."""
         out = object.__new__(MarketData)
-        out.index, out.symbols, out.freq = index, symbols, self.freq
-        out._underlyings = tuple(parse_symbol(s)[0] for s in symbols)
-        kind = np.array([parse_symbol(s)[1] for s in symbols], dtype=np.int8)
+        out.index, out.freq = index, self.freq
+        out.symbols = tuple(self.symbols[c] for c in cols)
+        out._underlyings = tuple(self._underlyings[c] for c in cols)
         ts = index.as_unit("ns").asi8.copy()
-        out._arrays = MarketArrays(ts, open, high, low, close, volume, funding, kind)
+        out._arrays = MarketArrays(ts, open, high, low, close, volume, funding, self._arrays.kind[cols])
         return out
 
     def resample(self, rule, *, drop_partial: bool = True) -> "MarketData":
