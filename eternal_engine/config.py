@@ -41,14 +41,17 @@ class TrendConfig:
 
 @_frozen
 class CoreHodlConfig:
-    """CORE-HODL (spec 3.1). Runs from the four-engine release; configured here so the YAML mirrors the spec."""
+    """CORE-HODL (spec 3.1): BTC/ETH spot at fixed weights, drift + calendar rebalancing, ETH staking."""
 
     weights: dict[str, float] = field(default_factory=lambda: {"BTC": 2 / 3, "ETH": 1 / 3})
-    rebalance_threshold: float = 0.10
-    rebalance_calendar: str = "quarterly"
-    order_type: str = "limit_maker"
+    rebalance_threshold: float = 0.10  # absolute drift of an asset's weight within the sleeve
+    rebalance_calendar: str = "quarterly"  # fallback: first bar of each new period
+    order_type: str = "limit_maker"  # post-only limit at the decision close (maker fee), or "market"
+    accumulate_threshold: float = 0.01  # idle cash above this fraction of the sleeve is invested
+    min_order_value: float = 10.0  # quote currency; smaller orders are skipped
     eth_staking: bool = True
-    minimum_yield_threshold: float = 0.02
+    staking_apr: float = 0.03  # assumed ETH staking yield, accrued daily on the ETH held
+    minimum_yield_threshold: float = 0.02  # stake only when staking_apr is at least this
 
 
 @_frozen
@@ -59,8 +62,9 @@ class FundingConfig:
     entry_rate_8h: float = 0.0001
     consecutive_positive_periods: int = 2
     max_hold_days: float = 14.0
-    exit_premium: float = 0.02
-    compound_ratio: float = 0.5
+    exit_premium: float = 0.02  # exit when perp close / spot close - 1 exceeds this
+    compound_ratio: float = 0.5  # share of a closed position's net funding kept; the rest goes to TACTICAL
+    perp_leverage: float = 2.0  # the short leg's initial margin is notional / perp_leverage
 
 
 @_frozen
@@ -75,6 +79,9 @@ class TacticalConfig:
     weights: dict[str, float] = field(default_factory=lambda: {"BTC": 0.8, "ETH": 0.2})
     profit_target: float = 1.0
     time_limit_days: float = 365.0
+    signal_symbol: str = "BTC-SPOT"  # its drawdown from the all-time high triggers deployments
+    funding_symbol: str = "BTC-PERP"  # its funding rate gives the deeply-negative-funding trigger
+    rearm_drawdown: float = 0.25  # after an exit, triggers re-arm once the drawdown is back below this
 
 
 @_frozen
@@ -85,6 +92,47 @@ class PortfolioConfig:
     allocation: dict[str, float] = field(
         default_factory=lambda: {"core_hodl": 0.60, "trend": 0.20, "funding": 0.15, "tactical": 0.05}
     )
+    dca_amount: float = 1000.0  # monthly contribution, external cash (0 turns DCA off)
+    dca_day: int = 1  # day of the month; paid on the first bar on or after it
+
+
+@_frozen
+class OrchestratorConfig:
+    """Capital orchestrator (spec 2.3): sleeve rebalancing on drift with a calendar fallback, rotation tilt."""
+
+    rebalance_threshold: float = 0.05  # absolute drift of a sleeve's share of the portfolio
+    rebalance_calendar: str = "quarterly"
+    rotation: bool = False  # performance-based tilt of the target weights
+    rotation_lookback_days: int = 90
+    rotation_max_tilt: float = 0.25  # a target moves by at most this fraction of itself
+
+
+@_frozen
+class RiskConfig:
+    """Governance (spec 2.4, 6): drawdown breaker ladder, loss limits, pre-trade checks, sizing."""
+
+    breaker_levels: tuple[float, ...] = (0.10, 0.15, 0.20, 0.25)  # portfolio drawdown of L1..L4
+    size_multipliers: tuple[float, ...] = (0.75, 0.5)  # at L1 and L2
+    l1_stop_widen: float = 1.5  # trailing-stop ATR multiple is multiplied by this from L1
+    recovery_hysteresis: float = 0.025  # a level clears once the drawdown is this far below its threshold
+    l4_reset: str = "manual"  # "manual": halted for the rest of the run; "cooldown": resume after l4_cooldown_days
+    l4_cooldown_days: float = 90.0
+    daily_loss_limit: float = 0.02
+    weekly_loss_limit: float = 0.05
+    max_concurrent_positions: int = 6  # TREND and FUNDING positions across the portfolio
+    min_confidence: float = 0.25  # TREND's confidence is ADX / 100
+    kelly_fraction: float = 0.125
+    kelly_min_trades: int = 20  # until then sizing is min(1 % risk, cap)
+    max_position_pct: float = 0.05  # of portfolio equity, notional per position (Appendix B)
+    max_leverage: float = 2.0  # cap for trend.max_leverage and funding.perp_leverage
+
+
+@_frozen
+class PerpConfig:
+    """Linear perpetual margin (Bybit base tier)."""
+
+    maintenance_margin_rate: float = 0.005
+    liquidation_fee: float = 0.005  # of the liquidated notional, capped by what the sleeve has left
 
 
 @_frozen
@@ -100,6 +148,9 @@ class ExecutionConfig:
 
 
 FILL_MODES = ("next_open", "next_close")
+CALENDARS = ("none", "monthly", "quarterly", "yearly")
+ORDER_TYPES = ("limit_maker", "market")
+L4_RESETS = ("manual", "cooldown")
 ENGINES = ("core_hodl", "trend", "funding", "tactical")
 
 
@@ -108,7 +159,10 @@ class Config:
     """The whole configuration. Build from YAML with :meth:`from_yaml` or from a dict with :meth:`from_dict`."""
 
     portfolio: PortfolioConfig = field(default_factory=PortfolioConfig)
+    orchestrator: OrchestratorConfig = field(default_factory=OrchestratorConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    perp: PerpConfig = field(default_factory=PerpConfig)
     core_hodl: CoreHodlConfig = field(default_factory=CoreHodlConfig)
     trend: TrendConfig = field(default_factory=TrendConfig)
     funding: FundingConfig = field(default_factory=FundingConfig)
@@ -181,7 +235,73 @@ def check_config(cfg: Config) -> None:
     for k in p.allocation:
         _require(k in ENGINES, f"portfolio.allocation has unknown sleeve {k!r}{did_you_mean(k, ENGINES)}")
     _require(all(v >= 0 for v in p.allocation.values()), "portfolio.allocation weights must be >= 0")
-    _require(abs(sum(p.allocation.values()) - 1) < 1e-9, "portfolio.allocation weights must sum to 1")
+    _require(abs(sum(p.allocation.values()) - 1) < 1e-9,
+             f"portfolio.allocation weights must sum to 1 (they sum to {sum(p.allocation.values()):.6g})")
+    _require(p.dca_amount >= 0, "portfolio.dca_amount must be >= 0 (0 turns DCA off)")
+    _require(1 <= p.dca_day <= 28, f"portfolio.dca_day must be in 1..28, got {p.dca_day}")
+    _check_engines(cfg)
+    _check_risk(cfg)
+
+
+def _check_engines(cfg: Config) -> None:
+    c, f, tc, o, t = cfg.core_hodl, cfg.funding, cfg.tactical, cfg.orchestrator, cfg.trend
+    for name, w in (("core_hodl.weights", c.weights), ("tactical.weights", tc.weights)):
+        _require(len(w) > 0 and all(v >= 0 for v in w.values()), f"{name} must map underlyings to weights >= 0")
+        _require(abs(sum(w.values()) - 1) < 1e-9, f"{name} must sum to 1 (they sum to {sum(w.values()):.6g})")
+    for name, value in (("core_hodl.rebalance_calendar", c.rebalance_calendar),
+                        ("orchestrator.rebalance_calendar", o.rebalance_calendar)):
+        _require(value in CALENDARS, f"{name} is {value!r}; allowed: {CALENDARS}{did_you_mean(value, CALENDARS)}")
+    _require(c.order_type in ORDER_TYPES,
+             f"core_hodl.order_type is {c.order_type!r}; allowed: {ORDER_TYPES}{did_you_mean(c.order_type, ORDER_TYPES)}")
+    for name in ("rebalance_threshold", "accumulate_threshold", "staking_apr", "minimum_yield_threshold"):
+        _require(0 <= getattr(c, name) < 1, f"core_hodl.{name} is a fraction in [0, 1)")
+    _require(c.min_order_value >= 0, "core_hodl.min_order_value must be >= 0")
+    _require(len(f.underlyings) > 0, "funding.underlyings must list at least one underlying, e.g. ['BTC']")
+    _require(f.consecutive_positive_periods >= 1, "funding.consecutive_positive_periods must be >= 1")
+    _require(f.max_hold_days > 0 and f.exit_premium > 0, "funding.max_hold_days and funding.exit_premium must be > 0")
+    _require(0 <= f.compound_ratio <= 1, "funding.compound_ratio is a fraction in [0, 1]")
+    _require(f.perp_leverage > 0, "funding.perp_leverage must be > 0")
+    lv, fr = tc.drawdown_levels, tc.deploy_fractions
+    _require(len(lv) == len(fr) and len(lv) > 0,
+             "tactical.drawdown_levels and tactical.deploy_fractions must have the same length (>= 1)")
+    _require(all(0 < x < 1 for x in lv) and list(lv) == sorted(set(lv)),
+             f"tactical.drawdown_levels must be increasing fractions in (0, 1), got {list(lv)}")
+    _require(all(0 < x <= 1 for x in fr) and sum(fr) <= 1 + 1e-9,
+             f"tactical.deploy_fractions must be in (0, 1] and sum to at most 1, got {list(fr)}")
+    _require(0 < tc.rearm_drawdown <= lv[0], "tactical.rearm_drawdown must be in (0, tactical.drawdown_levels[0]]")
+    _require(tc.profit_target > 0 and tc.time_limit_days > 0, "tactical.profit_target and time_limit_days must be > 0")
+    _require(tc.funding_days > 0, "tactical.funding_days must be > 0")
+    _require(0 <= o.rebalance_threshold < 1, "orchestrator.rebalance_threshold is a fraction in [0, 1)")
+    _require(o.rotation_lookback_days >= 1, "orchestrator.rotation_lookback_days must be >= 1")
+    _require(0 <= o.rotation_max_tilt < 1, "orchestrator.rotation_max_tilt is a fraction in [0, 1)")
+    _require(t.max_leverage <= cfg.risk.max_leverage,
+             f"trend.max_leverage is {t.max_leverage}; allowed: at most risk.max_leverage ({cfg.risk.max_leverage})")
+    _require(f.perp_leverage <= cfg.risk.max_leverage,
+             f"funding.perp_leverage is {f.perp_leverage}; allowed: at most risk.max_leverage ({cfg.risk.max_leverage})")
+
+
+def _check_risk(cfg: Config) -> None:
+    r, pp = cfg.risk, cfg.perp
+    lv = list(r.breaker_levels)
+    _require(len(lv) == 4 and all(0 < x < 1 for x in lv) and lv == sorted(set(lv)),
+             f"risk.breaker_levels must be 4 strictly increasing drawdowns in (0, 1), got {lv}")
+    m = list(r.size_multipliers)
+    _require(len(m) == 2 and all(0 < x <= 1 for x in m) and m[1] <= m[0],
+             f"risk.size_multipliers must be [L1, L2] in (0, 1] with L2 <= L1, got {m}")
+    _require(r.l1_stop_widen >= 1, "risk.l1_stop_widen must be >= 1 (1 keeps the stops)")
+    _require(0 <= r.recovery_hysteresis < lv[0], "risk.recovery_hysteresis must be in [0, risk.breaker_levels[0])")
+    _require(r.l4_reset in L4_RESETS, f"risk.l4_reset is {r.l4_reset!r}; allowed: {L4_RESETS}{did_you_mean(r.l4_reset, L4_RESETS)}")
+    _require(r.l4_cooldown_days > 0, "risk.l4_cooldown_days must be > 0")
+    _require(0 < r.daily_loss_limit <= r.weekly_loss_limit < 1,
+             "risk.daily_loss_limit and risk.weekly_loss_limit must satisfy 0 < daily <= weekly < 1")
+    _require(r.max_concurrent_positions >= 1, "risk.max_concurrent_positions must be >= 1")
+    _require(0 <= r.min_confidence <= 1, "risk.min_confidence is in [0, 1]")
+    _require(0 < r.kelly_fraction <= 1, "risk.kelly_fraction must be in (0, 1], e.g. 0.125 for 1/8 Kelly")
+    _require(r.kelly_min_trades >= 1, "risk.kelly_min_trades must be >= 1")
+    _require(0 < r.max_position_pct <= r.max_leverage, "risk.max_position_pct must be in (0, risk.max_leverage]")
+    _require(0 < r.max_leverage <= 100, "risk.max_leverage must be in (0, 100]")
+    _require(0 < pp.maintenance_margin_rate < 1, "perp.maintenance_margin_rate is a fraction in (0, 1)")
+    _require(0 <= pp.liquidation_fee < 1, "perp.liquidation_fee is a fraction in [0, 1)")
 
 
 def _require(ok: bool, message: str) -> None:

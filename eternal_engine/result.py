@@ -24,8 +24,8 @@ class BacktestResult:
         self.config = config
         self.sleeves = tuple(sleeves)
         self.initial_cash = np.asarray(initial_cash, dtype=np.float64)
-        (self._sleeve_equity, self.order_records, self.fill_records, self.funding_records,
-         self.trade_records) = out
+        (self._sleeve_equity, self._level, self._states, self.order_records, self.fill_records,
+         self.funding_records, self.trade_records, self.event_records) = out
 
     def __repr__(self) -> str:
         eq = self._equity

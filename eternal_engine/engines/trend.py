@@ -38,7 +38,9 @@ def trend_columns(market, cfg: TrendConfig) -> np.ndarray:
 def prepare(market, cfg: TrendConfig) -> TrendSignals:
     """Vectorised half of TREND: indicators and raw conditions for every bar, shape (bars, instruments).
 
-    ``flags`` holds the conditions as bits (see `trend_nb`); columns TREND does not trade are 0 / NaN.
+    ``flags`` holds the conditions as bits (see `trend_nb`), ``confidence`` is ADX / 100 (the signal
+    confidence the pre-trade check compares with ``risk.min_confidence``); columns TREND does not trade are
+    0 / NaN.
     """
     from eternal_engine.indicators.nb import adx_nb, atr_nb, sma_nb
 
@@ -54,13 +56,17 @@ def prepare(market, cfg: TrendConfig) -> TrendSignals:
     adx = adx_nb(h, lo, c, cfg.adx_window, np.empty((3,) + shape))[0]
     atr = atr_nb(h, lo, c, cfg.atr_window, np.empty(shape))
     flags = trend_signals_nb(c, fast, slow, adx, cfg.adx_threshold, np.empty(shape, dtype=np.uint8))
+    conf = np.empty(shape, dtype=np.float32)
+    np.multiply(adx, 0.01, out=conf, casting="same_kind")
     if every:
-        return TrendSignals(flags, atr)
+        return TrendSignals(flags, atr, conf)
     flags_full = np.zeros((n, m), dtype=np.uint8)
     flags_full[:, cols] = flags
     atr_full = np.full((n, m), np.nan)
     atr_full[:, cols] = atr
-    return TrendSignals(flags_full, atr_full)
+    conf_full = np.full((n, m), np.nan, dtype=np.float32)
+    conf_full[:, cols] = conf
+    return TrendSignals(flags_full, atr_full, conf_full)
 
 
 def params(cfg: TrendConfig) -> TrendParams:

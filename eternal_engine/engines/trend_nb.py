@@ -7,9 +7,10 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
+from eternal_engine.risk.sizing_nb import size_nb
 from eternal_engine.sim.records import REASON_ENTRY_LONG, REASON_ENTRY_SHORT, REASON_EXIT_SIGNAL
 
-TrendSignals = namedtuple("TrendSignals", ["flags", "atr"])
+TrendSignals = namedtuple("TrendSignals", ["flags", "atr", "confidence"])  # confidence: ADX / 100 (float32)
 TrendParams = namedtuple("TrendParams", ["stop_mult", "risk_per_trade", "max_position", "max_leverage", "allow_short"])
 
 # Bits of ``TrendSignals.flags`` (one byte per bar and instrument: one memory read per bar in the loop).
@@ -52,23 +53,25 @@ def pack_signals(long_entry, short_entry, long_exit, short_exit) -> np.ndarray:
 
 
 @njit(cache=True, inline="always")
-def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equity, gross, params):
+def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equity, gross, cap_notional, kelly,
+                  size_mult, stop_mult, params):
     """Decide TREND's order for one instrument of one sleeve on the close of a bar.
 
     Inputs are the position ``qty`` and its ``stop``/``extreme`` (highest high, or lowest low, since entry),
-    the bar's close/high/low, ATR and signal ``flags``, the sleeve's ``equity`` and ``gross`` notional so far.
-    Trails the stop of an open position (extreme - mult x ATR for longs, + for shorts; it only tightens),
-    exits on the SMA cross, and sizes an entry as ``min(risk x equity / (mult x ATR),
-    max_position x equity / close, (max_leverage x equity - gross) / close)`` (leverage 1x on spot).
+    the bar's close/high/low, ATR and signal ``flags`` (entry bits already cleared by the pre-trade checks),
+    the sleeve's ``equity`` and ``gross`` notional so far, and the risk layer's ``cap_notional`` (position cap),
+    ``kelly`` fraction (NaN: not enough trades yet), ``size_mult`` and ``stop_mult`` (breaker-adjusted ATR
+    multiple). Trails the stop of an open position (extreme - stop_mult x ATR for longs, + for shorts; it only
+    tightens), exits on the SMA cross, and sizes an entry with `size_nb` (1 % risk over the stop distance,
+    Kelly, cap) within the leverage room ``max_leverage x equity - gross`` (1x on spot).
 
     Returns ``(stop, extreme, order_qty, reason, stop_dist)``; ``order_qty`` 0 means no order.
     Scalars in, scalars out: a per-bar kernel taking arrays would pay reference-count traffic on every call.
     """
-    mult = params.stop_mult
     if qty > 0.0:
         if high > extreme:
             extreme = high
-        cand = extreme - mult * atr
+        cand = extreme - stop_mult * atr
         if cand > stop:  # a NaN ATR leaves the stop unchanged
             stop = cand
         if flags & LONG_EXIT:
@@ -77,7 +80,7 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equ
     if qty < 0.0:
         if low < extreme:
             extreme = low
-        cand = extreme + mult * atr
+        cand = extreme + stop_mult * atr
         if cand < stop:
             stop = cand
         if flags & SHORT_EXIT:
@@ -90,9 +93,8 @@ def trend_step_nb(qty, stop, extreme, close, high, low, atr, flags, is_perp, equ
         direction = -1
     if direction == 0 or not atr > 0.0 or not equity > 0.0:
         return stop, extreme, 0.0, -1, np.nan
-    dist = mult * atr
-    size = params.risk_per_trade * equity / dist
-    size = min(size, params.max_position * equity / close)
+    dist = stop_mult * atr
+    size = size_nb(equity, close, dist, params.risk_per_trade, kelly, cap_notional, size_mult)
     lev = params.max_leverage if is_perp else min(params.max_leverage, 1.0)
     size = min(size, (lev * equity - gross) / close)
     if not size > 0.0:

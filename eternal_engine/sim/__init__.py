@@ -1,7 +1,7 @@
 """The portfolio simulator: one Numba bar loop (:mod:`.nb`) behind a small Python wrapper.
 
-``simulate(market, config, engines=("trend",), orders=None)`` runs the engines and/or replays an external order
-array (signed quantities decided on each bar's close, filled like engine orders) and returns a
+``simulate(market, config, engines=None, orders=None)`` runs the four engines (or a subset), or replays an
+external order array (signed quantities decided on each bar's close, filled like engine orders), and returns a
 :class:`~eternal_engine.result.BacktestResult`.
 """
 from __future__ import annotations
@@ -12,81 +12,69 @@ import pandas as pd
 from eternal_engine.config import ENGINES, Config
 from eternal_engine.errors import ConfigError, DataError
 
-AVAILABLE_ENGINES = ("trend",)
-
 
 def check_engines(engines) -> tuple[str, ...]:
+    """Validated engine names, in the canonical order of `config.ENGINES`."""
     from eternal_engine._hints import did_you_mean
 
+    if isinstance(engines, str):
+        engines = [engines]
     engines = tuple(engines)
     if not engines:
-        raise ConfigError("engines is empty: pass e.g. engines=['trend']")
+        raise ConfigError("engines is empty: pass e.g. engines=['trend'] (or None for all four)")
     for e in engines:
         if e not in ENGINES:
             raise ConfigError(f"unknown engine {e!r}{did_you_mean(e, ENGINES)}; engines are {list(ENGINES)}")
-        if e not in AVAILABLE_ENGINES:
-            raise ConfigError(
-                f"engine {e!r} does not run in this release; available: {list(AVAILABLE_ENGINES)}"
-            )
     if len(set(engines)) != len(engines):
         raise ConfigError(f"engines lists a name twice: {list(engines)}")
-    return engines
+    return tuple(e for e in ENGINES if e in engines)
 
 
-def simulate(market, config: Config | None = None, *, engines=None, orders=None):
+def simulate(market, config: Config | None = None, *, engines=None, orders=None, fear_greed=None):
     """Run the bar loop over ``market`` with either ``engines`` or an external ``orders`` array.
 
     Parameters
     ----------
     market : MarketData
     config : Config (defaults to ``Config()``)
-    engines : engine names to run (default ``("trend",)`` when no ``orders`` are given).
+    engines : engine names to run (default: all four, when no ``orders`` are given). Each runs in its own
+        sleeve; capital, contributions and rebalancing follow ``portfolio.allocation`` renormalised over them.
     orders : DataFrame (index within ``market.index``, columns = symbols) of signed quantities decided on
         the close of each bar, replayed with the engines' fill rules in one "external" sleeve holding all the
-        capital. Useful to replay another tool's orders or to test accounting.
-
-    Capital is split among the engines that run in proportion to ``portfolio.allocation``.
+        capital, without governance or contributions. Useful to replay another tool's orders or to test
+        accounting.
+    fear_greed : optional Series of a fear-&-greed index (0-100) for TACTICAL, stamped when each value became
+        known; aligned to the bars as of each bar's open.
     """
-    from eternal_engine.engines import trend as trend_engine
     from eternal_engine.result import BacktestResult
+    from eternal_engine.sim import build
     from eternal_engine.sim.nb import simulate_nb
     from eternal_engine.sim.records import new_record_buffers, new_trade_state
 
     config = config or Config()
     if orders is not None and engines:
         raise ConfigError("pass either engines or orders, not both")
-    engines = () if orders is not None else check_engines(engines or ("trend",))
+    engines = () if orders is not None else check_engines(ENGINES if engines is None else engines)
     a = market.arrays
     n, m = a.close.shape
-    if orders is not None:
-        sleeves, weights = ["external"], np.ones(1)
-    else:
-        sleeves = list(engines)
-        weights = np.array([config.portfolio.allocation.get(s, 0.0) for s in engines])
-        if weights.sum() <= 0:
-            raise ConfigError(f"portfolio.allocation gives no capital to {sleeves}: give them a positive weight")
+    names = list(engines) if orders is None else ["external"]
+    weights = np.array([config.portfolio.allocation.get(s, 0.0) for s in engines]) if engines else np.ones(1)
+    if weights.sum() <= 0:
+        raise ConfigError(f"portfolio.allocation gives no capital to {names}: give them a positive weight")
     init_cash = config.portfolio.initial_capital * weights / weights.sum()
-
-    if "trend" in engines:
-        sig = trend_engine.prepare(market, config.trend)
-        cols = trend_engine.trend_columns(market, config.trend)
-        trend_sleeve = sleeves.index("trend")
-    else:
-        sig = trend_engine.TrendSignals(np.zeros((0, m), dtype=np.uint8), np.zeros((0, m)))
-        cols, trend_sleeve = np.zeros(0, dtype=np.int64), -1
-    if orders is not None:
-        ext_qty, ext_sleeve = _order_array(market, orders), sleeves.index("external")
-    else:
-        ext_qty, ext_sleeve = np.zeros((0, m)), -1
-
-    ex = config.execution
-    taker = np.where(a.kind == 1, ex.perp_taker_fee, ex.spot_taker_fee).astype(np.float64)
+    on = set(engines)
+    ext_qty = _order_array(market, orders) if orders is not None else np.zeros((0, m))
+    governed = orders is None
     out = simulate_nb(
-        a.open, a.high, a.low, a.close, a.funding, a.kind, taker, float(ex.slippage), ex.fill == "next_close",
-        init_cash, trend_sleeve, cols, sig, trend_engine.params(config.trend), ext_sleeve, ext_qty,
-        new_trade_state(len(sleeves), m), np.empty((n, len(sleeves))), *new_record_buffers(n, len(sleeves), m),
+        (a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), build.costs(market, config),
+        build.sleeves(names, config), build.trend_inputs(market, config, "trend" in on),
+        build.core_inputs(market, config, "core_hodl" in on), build.funding_inputs(market, config, "funding" in on),
+        build.tactical_inputs(market, config, "tactical" in on, fear_greed), build.risk_inputs(config, governed),
+        build.orch_inputs(config, governed), build.calendar(market.index, config, engines), ext_qty, init_cash,
+        new_trade_state(len(names), m), sleeve_eq := np.empty((n, len(names))), level := np.empty(n, np.int8),
+        state := np.empty((n, len(names)), np.uint8), *new_record_buffers(n, len(names), m),
     )
-    return BacktestResult(market, config, tuple(sleeves), init_cash, out)
+    return BacktestResult(market, config, tuple(names), init_cash, (sleeve_eq, level, state) + tuple(out))
 
 
 def _order_array(market, orders) -> np.ndarray:

@@ -1,183 +1,176 @@
-"""The one bar loop: fills, funding, stops, mark-to-market, engine steps, records.
+"""The one bar loop: fills, funding, stops, liquidations, marking, breaker, DCA, orchestrator, engine steps.
 
-Per bar ``t``, in this order (bars with nothing held, nothing pending and no engine wanting to enter only
-record their equity, which is then their cash):
+Per bar ``t``, in this order:
 
-1. market orders decided on the close of ``t-1`` fill at the open of ``t`` (``fill_close=False``);
+1. orders decided on the close of ``t-1`` execute: limit orders if the bar touches their price, market orders
+   at the open (``fill_close=False``);
 2. funding settling in bar ``t`` is paid on the position then held, at the bar's open price
    (``amount = -qty * open * rate``: longs pay positive rates);
-3. resting stops trigger on the bar's extreme (low for long stops, high for short stops) and fill at the
-   stop price, or at the open if the bar gapped through it;
-4. with ``fill_close=True`` market orders from ``t-1`` fill at the close of ``t`` instead of step 1
-   (a stop that fired in step 3 cancels the pending order of that position);
-5. every sleeve is marked to market at the close: ``equity = cash + sum(qty * close)``;
-6. engines decide on the close of ``t`` (orders become pending for bar ``t+1``).
+3. resting stops trigger on the bar's extreme and fill at the stop price, or at the open on a gap;
+4. with ``fill_close=True`` market orders from ``t-1`` fill at the close of ``t`` instead of step 1;
+5. sleeves whose equity falls below their perps' maintenance margin within the bar are liquidated (`margin_nb`);
+6. every sleeve is marked at the close; ETH staking yield accrues on the first bar of each UTC day;
+7. the time-weighted portfolio value feeds the drawdown breaker and the daily/weekly loss limits; at L3 TREND
+   and TACTICAL are closed, at L4 everything, and trading halts until the reset rule fires;
+8. a due DCA contribution is split among the sleeves; the orchestrator moves cash between sleeves;
+9. engines decide on the close of ``t`` (TREND, FUNDING, TACTICAL, CORE-HODL; orders pend for bar ``t+1``).
 
-Accounting is spot-like for every instrument (cash moves by ``qty * price`` on a fill), which for linear perps
-equals wallet balance plus unrealised P&L. Taker fee and slippage apply to market and stop fills.
+Bars where nothing is held or pending in a TREND-only (or external-orders) run only record their equity.
 """
 import numpy as np
 from numba import njit
 
+from eternal_engine.engines.core_nb import (
+    CORE_ACCUMULATING, CORE_EARN_OPTIMIZING, CORE_INITIALIZING, CORE_REBALANCING, core_drifted_nb, core_orders_nb,
+)
+from eternal_engine.engines.funding_nb import (
+    F_DEEP_NEGATIVE, FUNDING_ENTER, FUNDING_ENTERING, FUNDING_EXIT, FUNDING_EXITING, FUNDING_HEDGED,
+    FUNDING_REHEDGE, funding_step_nb,
+)
+from eternal_engine.engines.tactical_nb import (
+    TAC_ACCUMULATING_CASH, TAC_DEPLOY, TAC_DEPLOYING, TAC_EXIT_TARGET, TAC_HOLD, TAC_MONITORING,
+    TAC_PROFIT_TARGET, TAC_RETURNING, TAC_TRIGGER, tactical_step_nb,
+)
 from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
+from eternal_engine.risk.breaker_nb import (
+    EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_RESET, EV_UP, EV_WEEKLY, breaker_update_nb, loss_limits_update_nb,
+    size_multiplier_nb,
+)
+from eternal_engine.risk.checks_nb import CHECK_OK, pretrade_check_nb
+from eternal_engine.risk.sizing_nb import kelly_fraction_nb
+from eternal_engine.sim.book_nb import _E, _F, _FB, _O, _P, _T, add_event_nb, add_order_nb, close_trade_nb, grow_nb
+from eternal_engine.sim.book_nb import transfer_nb
+from eternal_engine.sim.execution_nb import fill_pending_nb, liquidations_nb, stops_nb
+from eternal_engine.sim.inputs import CAL_CORE, CAL_DAY, CAL_DCA, CAL_ORCH
+from eternal_engine.sim.margin_nb import available_cash_nb
+from eternal_engine.sim.orchestrator_nb import (
+    allocate_contribution_nb, drifted_nb, pay_out_nb, rebalance_sleeves_nb, rotation_weights_nb,
+)
 from eternal_engine.sim.records import (
-    CHUNK_BARS, ORDER_MARKET, ORDER_STOP, PRICE_CLOSE, PRICE_OPEN, PRICE_STOP, REASON_ENTRY_SHORT,
-    REASON_EXTERNAL, REASON_TRAILING_STOP, STATUS_CANCELLED, STATUS_FILLED, STATUS_UNFILLED,
+    CHUNK_BARS, EV_BREAKER_DOWN, EV_BREAKER_UP, EV_CORE_REBALANCE, EV_DAILY_LIMIT, EV_HALT as EVR_HALT,
+    EV_RESET as EVR_RESET, EV_STAKING, EV_WEEKLY_LIMIT, ORDER_LIMIT, ORDER_MARKET, REASON_ACCUMULATE,
+    REASON_BREAKER, REASON_ENTRY_SHORT, REASON_EXTERNAL, REASON_FUNDING_ENTRY, REASON_FUNDING_EXIT,
+    REASON_REBALANCE, REASON_TACTICAL_DEPLOY, REASON_TACTICAL_EXIT, STATUS_CANCELLED, STATUS_EXPIRED,
 )
 
-_O, _F, _P, _T, _FB = 0, 1, 2, 3, 4  # record counters; _FB: next entry of fund_bars
+NS_DAY = 86_400_000_000_000
+# TREND states, in rising priority (the bar's state is the highest over its instruments)
+TREND_SCANNING, TREND_IN_POSITION, TREND_TRAILING_STOP, TREND_SIGNAL_DETECTED, TREND_NO_TRADE = 0, 1, 2, 3, 4
+TREND_ENTERING, TREND_EXITING, TREND_STOPPED_OUT = 5, 6, 7
+TREND_STATE_NAMES = ("SCANNING", "IN_POSITION", "TRAILING_STOP", "SIGNAL_DETECTED", "NO_TRADE", "ENTERING",
+                     "EXITING", "STOPPED_OUT")
+HALTED = 255  # every engine's state while L4 halts trading
+
+# scalar state carried across chunks (float64 array ``g``; timestamps in the int64 array ``gi``)
+(G_LEVEL, G_PEAK, G_DAY_ANCHOR, G_WEEK_ANCHOR, G_DAY_HALT, G_WEEK_HALT, G_NAV, G_EQ_PREV, G_CORE_DUE,
+ G_TAC_STAGE, G_TAC_COST, G_TAC_BASE, G_TAC_ARMED, G_TAC_RESERVE, G_TAC_RETURNING, G_CORE_STARTED) = range(16)
+G_SIZE = 16
+GI_HALTED, GI_DAY, GI_WEEK, GI_TAC_TS, GI_STAKE_TS, GI_SNAP, GI_CORE_OID, GI_CORE_NORD = range(8)
+GI_SIZE = 8
 
 
 @njit(cache=True)
-def _grow(a):
-    b = np.empty(max(1024, a.shape[0] * 2), dtype=a.dtype)
-    b[: a.shape[0]] = a
-    return b
+def _place(orders, n, pend, t, s, i, q, reason, limit, dist):
+    pend_qty, pend_id, pend_reason, pend_dist, pend_limit = pend
+    pend_id[s, i] = add_order_nb(orders, n, t, s, i, q, ORDER_LIMIT if np.isfinite(limit) else ORDER_MARKET,
+                                 reason, limit)
+    pend_qty[s, i] = q
+    pend_reason[s, i] = reason
+    pend_dist[s, i] = dist
+    pend_limit[s, i] = limit
 
 
 @njit(cache=True)
-def _add_order(orders, n, t, s, i, qty, order_type, reason):
-    k = n[_O]
-    orders[k]["id"] = k
-    orders[k]["bar"] = t
-    orders[k]["sleeve"] = s
-    orders[k]["col"] = i
-    orders[k]["qty"] = qty
-    orders[k]["order_type"] = order_type
-    orders[k]["reason"] = reason
-    orders[k]["status"] = STATUS_UNFILLED
-    n[_O] = k + 1
+def _flatten(orders, n, pend, pos, t, s):
+    """Market orders closing every position of sleeve ``s`` (pending orders cancelled first)."""
+    pend_qty, pend_id = pend[0], pend[1]
+    placed = False
+    for i in range(pos.shape[1]):
+        if pend_qty[s, i] != 0.0:
+            orders[pend_id[s, i]]["status"] = STATUS_CANCELLED
+            pend_qty[s, i] = 0.0
+        if pos[s, i] != 0.0:
+            _place(orders, n, pend, t, s, i, -pos[s, i], REASON_BREAKER, np.nan, np.nan)
+            placed = True
+    return placed
+
+
+@njit(cache=True)
+def _count_positions(pos, pend_qty, sl, tr, fu):
+    """Open (or entering) TREND positions and FUNDING pairs, for the max-concurrent-positions check."""
+    k = 0
+    if sl.trend >= 0:
+        for i in tr.cols:
+            k += pos[sl.trend, i] != 0.0 or pend_qty[sl.trend, i] != 0.0
+    if sl.funding >= 0:
+        for i in fu.spot:
+            k += pos[sl.funding, i] != 0.0 or pend_qty[sl.funding, i] != 0.0
     return k
 
 
 @njit(cache=True)
-def _close_trade(trades, n, ts, s, i, t, reason):
-    k = n[_T]
-    trades[k]["sleeve"] = s
-    trades[k]["col"] = i
-    trades[k]["direction"] = ts.direction[s, i]
-    trades[k]["entry_bar"] = ts.entry_bar[s, i]
-    trades[k]["exit_bar"] = t
-    trades[k]["qty"] = ts.max_qty[s, i]
-    trades[k]["entry_price"] = ts.avg_price[s, i]
-    trades[k]["exit_price"] = ts.exit_value[s, i] / ts.exit_qty[s, i] if ts.exit_qty[s, i] > 0 else np.nan
-    trades[k]["gross_pnl"] = ts.gross[s, i]
-    trades[k]["fees"] = ts.fees[s, i]
-    trades[k]["funding"] = ts.funding[s, i]
-    trades[k]["pnl"] = ts.gross[s, i] - ts.fees[s, i] + ts.funding[s, i]
-    trades[k]["exit_reason"] = reason
-    n[_T] = k + 1
-
-
-@njit(cache=True)
-def _open_trade(ts, s, i, t, direction, qty, price, fee):
-    ts.direction[s, i] = direction
-    ts.entry_bar[s, i] = t
-    ts.max_qty[s, i] = qty
-    ts.avg_price[s, i] = price
-    ts.exit_qty[s, i] = 0.0
-    ts.exit_value[s, i] = 0.0
-    ts.gross[s, i] = 0.0
-    ts.fees[s, i] = fee
-    ts.funding[s, i] = 0.0
-
-
-@njit(cache=True)
-def _fill(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee_rate, price_type, reason, order_id):
-    """Execute ``qty`` at ``price`` (slippage included) and update cash, position, trade state, records."""
-    fee = abs(qty) * price * fee_rate
-    k = n[_F]
-    fills[k]["order_id"] = order_id
-    fills[k]["bar"] = t
-    fills[k]["sleeve"] = s
-    fills[k]["col"] = i
-    fills[k]["qty"] = qty
-    fills[k]["price"] = price
-    fills[k]["fee"] = fee
-    fills[k]["price_type"] = price_type
-    fills[k]["reason"] = reason
-    n[_F] = k + 1
-
-    p0 = pos[s, i]
-    p1 = p0 + qty
-    cash[s] -= qty * price + fee
-    pos[s, i] = p1
-    if p0 == 0.0:
-        _open_trade(ts, s, i, t, 1 if qty > 0 else -1, abs(qty), price, fee)
-    elif (qty > 0) == (p0 > 0):
-        ts.avg_price[s, i] = (ts.avg_price[s, i] * abs(p0) + price * abs(qty)) / abs(p1)
-        ts.max_qty[s, i] = max(ts.max_qty[s, i], abs(p1))
-        ts.fees[s, i] += fee
-    else:
-        closed = min(abs(qty), abs(p0))
-        ts.gross[s, i] += (price - ts.avg_price[s, i]) * closed * ts.direction[s, i]
-        ts.fees[s, i] += fee * closed / abs(qty)
-        ts.exit_qty[s, i] += closed
-        ts.exit_value[s, i] += closed * price
-        if p1 == 0.0 or (p1 > 0) != (p0 > 0):
-            _close_trade(trades, n, ts, s, i, t, reason)
-            if p1 != 0.0:
-                _open_trade(ts, s, i, t, 1 if p1 > 0 else -1, abs(p1), price, fee * abs(p1) / abs(qty))
-
-
-@njit(cache=True)
-def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_fee, slippage, fill_close,
-                 trend_sleeve, trend_cols, t_flags, t_atr, trend_params, ext_sleeve, ext_qty, ts,
-                 cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
-                 sleeve_equity, fund_bars, orders, fills, pays, trades, n):
-    """Bars ``t_start .. t_end-1`` of the loop described in the module docstring (state arrays mutated)."""
+def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi, snaps, kelly,
+                 pend, state, owed, eq_end, snav, sleeve_equity, level_out, state_out, fund_bars, recs, pays,
+                 events):
+    open_, high, low, close, funding, kind, ts_ns = mk
+    cash, pos, stop, extreme, ts = state
+    pend_qty = pend[0]
+    orders, fills, trades, n = recs
     n_sleeves, n_cols = pos.shape
-    pending = False  # any market order waiting for its fill (most bars have none)
+    guard = n_sleeves if sl.external < 0 else sl.external  # the external sleeve (last) is never cash-guarded
+    weights = sl.weights.copy()
+    free = np.empty(n_sleeves)
+    eq_now = np.empty(n_sleeves)
+    vals = np.empty(co.cols.shape[0])
+    prices = np.empty(co.cols.shape[0])
+    qtys = np.empty(co.cols.shape[0])
+    fast_ok = sl.core < 0 and sl.funding < 0 and sl.tactical < 0
+    pending = False
     for s in range(n_sleeves):
         for i in range(n_cols):
             pending = pending or pend_qty[s, i] != 0.0
     fb = n[_FB]
-    maybe_flat = True
     t = t_start
     while t < t_end:
-        # 0. fast path: with nothing held and nothing pending, a bar changes nothing but the equity record
-        #    (no fill, funding, stop or mark applies to an empty book) until an engine wants to enter
-        flat = not pending and maybe_flat
-        if flat:
+        # 0. fast path (TREND-only and replay runs): an empty book with nothing pending changes nothing but
+        #    the equity record until an engine wants to enter or a contribution arrives
+        if fast_ok and not pending:
+            flat = True
             for s in range(n_sleeves):
                 for i in range(n_cols):
-                    if pos[s, i] != 0.0:
-                        flat = maybe_flat = False  # positions change only on fills: stop scanning till one
-        while flat and t < t_end:
-            if trend_sleeve >= 0:
-                for k in range(trend_cols.shape[0]):
-                    if t_flags[t, trend_cols[k]] & _ENTRY:
-                        flat = False
-            if ext_sleeve >= 0:
-                for i in range(n_cols):
-                    if ext_qty[t, i] != 0.0:
-                        flat = False
-            if flat:
-                for s in range(n_sleeves):
-                    sleeve_equity[t, s] = cash[s]
-                t += 1
-        if t == t_end:
-            break
+                    flat = flat and pos[s, i] == 0.0
+            while flat and t < t_end:
+                if cal[t] & CAL_DCA:
+                    flat = False
+                if sl.trend >= 0:
+                    for i in tr.cols:
+                        if tr.flags[t, i] & _ENTRY:
+                            flat = False
+                if sl.external >= 0:
+                    for i in range(n_cols):
+                        if ext_qty[t, i] != 0.0:
+                            flat = False
+                if flat:
+                    for s in range(n_sleeves):
+                        sleeve_equity[t, s] = cash[s]
+                        state_out[t, s] = HALTED if g[G_LEVEL] == 4 else 0
+                    level_out[t] = g[G_LEVEL]
+                    t += 1
+            if t == t_end:
+                break
+        level = int(g[G_LEVEL])
+        for s in range(n_sleeves):
+            state_out[t, s] = 0
 
-        # 1. market orders fill at the open
-        if pending and not fill_close:
-            pending = False
-            maybe_flat = True
-            for s in range(n_sleeves):
-                for i in range(n_cols):
-                    q = pend_qty[s, i]
-                    if q != 0.0:
-                        px = open_[t, i] * (1.0 + slippage if q > 0 else 1.0 - slippage)
-                        was_flat = pos[s, i] == 0.0
-                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], PRICE_OPEN,
-                              pend_reason[s, i], pend_id[s, i])
-                        orders[pend_id[s, i]]["status"] = STATUS_FILLED
-                        _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
-                        pend_qty[s, i] = 0.0
-
-        # 2. funding on the position held at the settlement (the bar's open); fund_bars lists the bars
-        #    with any settlement, so the other bars cost one comparison
+        # 1.-4. execution within the bar
+        if pending:
+            pending = fill_pending_nb(t, not costs.fill_close, open_, high, low, close, kind, costs, guard, pend,
+                                      state, recs, kelly, sl.trend)
+            if sl.trend >= 0:
+                for i in tr.cols:
+                    if ts.entry_bar[sl.trend, i] == t and pos[sl.trend, i] != 0.0:
+                        state_out[t, sl.trend] = max(state_out[t, sl.trend], TREND_ENTERING)
         while fb < fund_bars.shape[0] and fund_bars[fb] < t:
             fb += 1  # settlements skipped by the fast path found an empty book
         if fb < fund_bars.shape[0] and fund_bars[fb] == t:
@@ -201,146 +194,398 @@ def _run_bars_nb(t_start, t_end, open_, high, low, close, funding, kind, taker_f
                         pays[k]["rate"] = rate
                         pays[k]["amount"] = amount
                         n[_P] = k + 1
+        if stops_nb(t, open_, high, low, costs, pend, state, recs, kelly, sl.trend) and sl.trend >= 0:
+            state_out[t, sl.trend] = TREND_STOPPED_OUT
+        if pending:
+            pending = fill_pending_nb(t, True, open_, high, low, close, kind, costs, guard, pend, state, recs,
+                                      kelly, sl.trend)
+        liquidations_nb(t, open_, high, low, kind, costs, pend, state, recs, events, kelly, sl.trend)
 
-        # 3. resting stops trigger on the bar's extreme
-        for s in range(n_sleeves):
-            for i in range(n_cols):
-                q = pos[s, i]
-                level = stop[s, i]
-                if q == 0.0 or not np.isfinite(level):
-                    continue
-                hit = low[t, i] <= level if q > 0 else high[t, i] >= level
-                if not hit:
-                    continue
-                ref = min(open_[t, i], level) if q > 0 else max(open_[t, i], level)
-                px = ref * (1.0 - slippage if q > 0 else 1.0 + slippage)
-                oid = _add_order(orders, n, t, s, i, -q, ORDER_STOP, REASON_TRAILING_STOP)
-                _fill(fills, trades, n, ts, cash, pos, t, s, i, -q, px, taker_fee[i], PRICE_STOP,
-                      REASON_TRAILING_STOP, oid)
-                orders[oid]["status"] = STATUS_FILLED
-                stop[s, i] = np.nan
-                maybe_flat = True
-                if pend_qty[s, i] != 0.0:
-                    orders[pend_id[s, i]]["status"] = STATUS_CANCELLED
-                    pend_qty[s, i] = 0.0
-
-        # 4. market orders fill at the close (fill_close mode). Same body as step 1 on purpose: factored into a
-        #    helper taking the state arrays, Numba keeps their reference counting and the loop slows by a third.
-        if pending and fill_close:
-            pending = False
-            maybe_flat = True
-            for s in range(n_sleeves):
-                for i in range(n_cols):
-                    q = pend_qty[s, i]
-                    if q != 0.0:
-                        px = close[t, i] * (1.0 + slippage if q > 0 else 1.0 - slippage)
-                        was_flat = pos[s, i] == 0.0
-                        _fill(fills, trades, n, ts, cash, pos, t, s, i, q, px, taker_fee[i], PRICE_CLOSE,
-                              pend_reason[s, i], pend_id[s, i])
-                        orders[pend_id[s, i]]["status"] = STATUS_FILLED
-                        _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme)
-                        pend_qty[s, i] = 0.0
-
-        # 5. mark to market (cash and positions per bar are rebuilt from the records by the result)
+        # 6. mark to market, staking
+        total = 0.0
         for s in range(n_sleeves):
             eq = cash[s]
             for i in range(n_cols):
                 if pos[s, i] != 0.0:
                     eq += pos[s, i] * close[t, i]
             sleeve_equity[t, s] = eq
+            total += eq
+        staked = False
+        if cal[t] & CAL_DAY and co.stake_col >= 0:
+            if gi[GI_STAKE_TS] >= 0 and pos[sl.core, co.stake_col] > 0.0:
+                days = (ts_ns[t] - gi[GI_STAKE_TS]) / NS_DAY
+                amount = pos[sl.core, co.stake_col] * close[t, co.stake_col] * co.stake_rate * days
+                cash[sl.core] += amount
+                sleeve_equity[t, sl.core] += amount
+                total += amount
+                add_event_nb(events, n, t, EV_STAKING, sl.core, -1, amount, np.nan)
+                staked = True
+            gi[GI_STAKE_TS] = ts_ns[t]
 
-        # 6. decisions on the close of t
-        if trend_sleeve >= 0:
-            s = trend_sleeve
-            eq = sleeve_equity[t, s]
-            gross = -1.0  # the sleeve's gross notional, computed only when an entry is possible
-            for k in range(trend_cols.shape[0]):
-                i = trend_cols[k]
-                flags = t_flags[t, i]
-                if pos[s, i] == 0.0 and not flags & _ENTRY:
-                    continue  # flat and no entry condition: the step would change nothing
-                if gross < 0.0 and pos[s, i] == 0.0:
-                    gross = 0.0
-                    for j in range(n_cols):
-                        gross += abs(pos[s, j]) * close[t, j]
-                hi, lo = high[t, i], low[t, i]
-                if fill_close and ts.entry_bar[s, i] == t:
-                    hi = lo = close[t, i]  # entered at this close: the bar's extremes came before the entry
-                st, ex, q, reason, dist = trend_step_nb(
-                    pos[s, i], stop[s, i], extreme[s, i], close[t, i], hi, lo, t_atr[t, i],
-                    flags, kind[i] == 1, eq, gross, trend_params)
-                stop[s, i] = st
-                extreme[s, i] = ex
-                if q != 0.0:
-                    pending = True
-                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, ORDER_MARKET, reason)
-                    pend_qty[s, i] = q
-                    pend_reason[s, i] = reason
-                    pend_dist[s, i] = dist
-                    if reason <= REASON_ENTRY_SHORT:  # an entry adds to the gross notional
-                        gross += abs(q) * close[t, i]
-        if ext_sleeve >= 0:
-            s = ext_sleeve
+        # 7. time-weighted value, breaker, loss limits
+        nav_prev = g[G_NAV]
+        if g[G_EQ_PREV] > 0.0:
+            g[G_NAV] = nav_prev * total / g[G_EQ_PREV]
+        for s in range(n_sleeves):
+            if eq_end[s] > 0.0:
+                snav[s] *= sleeve_equity[t, s] / eq_end[s]
+        old = level
+        level, g[G_PEAK], gi[GI_HALTED], ev = breaker_update_nb(level, g[G_PEAK], gi[GI_HALTED], g[G_NAV],
+                                                              ts_ns[t], rk.breaker)
+        if ev != EV_NONE:
+            kind_ev = EV_BREAKER_UP if ev == EV_UP else EV_BREAKER_DOWN if ev == EV_DOWN else (
+                EVR_HALT if ev == EV_HALT else EVR_RESET)
+            add_event_nb(events, n, t, kind_ev, -1, level, old, 1.0 - g[G_NAV] / g[G_PEAK])
+        g[G_LEVEL] = level
+        level_out[t] = level
+        (gi[GI_DAY], gi[GI_WEEK], g[G_DAY_ANCHOR], g[G_WEEK_ANCHOR], day_halt, week_halt, ev
+         ) = loss_limits_update_nb(gi[GI_DAY], gi[GI_WEEK], g[G_DAY_ANCHOR], g[G_WEEK_ANCHOR], g[G_DAY_HALT] > 0,
+                                   g[G_WEEK_HALT] > 0, nav_prev, g[G_NAV], ts_ns[t], rk.breaker)
+        if ev == EV_DAILY or (ev == EV_WEEKLY and day_halt and not g[G_DAY_HALT] > 0):
+            add_event_nb(events, n, t, EV_DAILY_LIMIT, -1, -1, np.nan, 1.0 - g[G_NAV] / g[G_DAY_ANCHOR])
+        if ev == EV_WEEKLY:
+            add_event_nb(events, n, t, EV_WEEKLY_LIMIT, -1, -1, np.nan, 1.0 - g[G_NAV] / g[G_WEEK_ANCHOR])
+        g[G_DAY_HALT] = 1.0 if day_halt else 0.0
+        g[G_WEEK_HALT] = 1.0 if week_halt else 0.0
+        if level >= 3:  # L3 closes TREND and TACTICAL (their cash stays put), L4 every sleeve
+            for s in range(n_sleeves):
+                if level == 4 and old < 4:
+                    pending = _flatten(orders, n, pend, pos, t, s) or pending
+                elif level == 4 or s == sl.trend or s == sl.tactical:
+                    for i in range(n_cols):
+                        if pos[s, i] != 0.0 and pend_qty[s, i] == 0.0:
+                            _place(orders, n, pend, t, s, i, -pos[s, i], REASON_BREAKER, np.nan, np.nan)
+                            pending = True
+            if g[G_TAC_COST] > 0.0:  # the deployment was closed: re-arm only after the market recovers
+                g[G_TAC_ARMED] = 0.0
+            g[G_TAC_STAGE], g[G_TAC_COST], g[G_TAC_RETURNING] = 0.0, 0.0, 0.0
+
+        # 8. contributions and the orchestrator (sleeves exchange cash only)
+        if cal[t] & CAL_DCA and orc.dca_amount > 0.0:
+            allocate_contribution_nb(events, n, t, cash, sleeve_equity[t], weights, orc.dca_amount)
+        if cal[t] & CAL_DAY and orc.rotation:
+            snaps[gi[GI_SNAP] % snaps.shape[0]] = snav
+            gi[GI_SNAP] += 1
+        if n_sleeves > 1 and level < 2:
+            for s in range(n_sleeves):
+                free[s] = available_cash_nb(s, cash, pos, close[t], kind, sl.leverage[s])
+            _refresh(eq_now, cash, pos, close, t)  # after contributions
+            if sl.core >= 0 and owed[sl.core] > 0.0:
+                amount = min(owed[sl.core], free[sl.core])
+                if amount > 0.0:  # CORE's sales have filled: pass the cash on (or forget it if no one is short)
+                    paid = pay_out_nb(events, n, t, cash, eq_now, weights, sl.core, amount)
+                    owed[sl.core] = owed[sl.core] - paid if paid > 0.0 else 0.0
+                    if owed[sl.core] < costs.min_value:
+                        owed[sl.core] = 0.0
+                    free[sl.core] -= paid
+            if cal[t] & CAL_ORCH or drifted_nb(eq_now, weights, orc.threshold):
+                if orc.rotation and gi[GI_SNAP] > orc.lookback_days:
+                    then = snaps[(gi[GI_SNAP] - 1 - orc.lookback_days) % snaps.shape[0]]
+                    rotation_weights_nb(sl.weights, snav, then, orc.max_tilt, weights)
+                rebalance_sleeves_nb(events, n, t, cash, eq_now, free, weights, owed, sl.core)
+        elif sl.core >= 0:
+            owed[sl.core] = 0.0
+
+        # 9. engine decisions on the close of t
+        if level < 4:
+            total = 0.0
+            for s in range(n_sleeves):
+                total += cash[s]
+                for i in range(n_cols):
+                    total += pos[s, i] * close[t, i]
+            smult = size_multiplier_nb(level, rk.size_l1, rk.size_l2)
+            n_open = -1
+            day_halt, week_halt = g[G_DAY_HALT] > 0, g[G_WEEK_HALT] > 0
+            if sl.trend >= 0 and level < 3:
+                s = sl.trend
+                eq = cash[s]
+                for i in range(n_cols):
+                    eq += pos[s, i] * close[t, i]
+                gross = -1.0
+                kel = kelly_fraction_nb(kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades,
+                                        rk.kelly_fraction)
+                smul = tr.params.stop_mult * (rk.stop_widen if level >= 1 else 1.0)
+                cap = min(tr.params.max_position * eq, rk.max_position_pct * total)
+                st = state_out[t, s]
+                for i in tr.cols:
+                    flags = tr.flags[t, i]
+                    if pos[s, i] == 0.0:
+                        if not flags & _ENTRY:
+                            continue
+                        if n_open < 0:
+                            n_open = _count_positions(pos, pend_qty, sl, tr, fu)
+                        if pretrade_check_nb(level, day_halt, week_halt, n_open, rk.max_positions,
+                                             tr.confidence[t, i], rk.min_confidence) != CHECK_OK:
+                            st = max(st, TREND_NO_TRADE)
+                            continue
+                        if gross < 0.0:
+                            gross = 0.0
+                            for j in range(n_cols):
+                                gross += abs(pos[s, j]) * close[t, j]
+                    hi, lo = high[t, i], low[t, i]
+                    if costs.fill_close and ts.entry_bar[s, i] == t:
+                        hi = lo = close[t, i]  # entered at this close: the bar's extremes came before the entry
+                    old_stop = stop[s, i]
+                    stp, ex, q, reason, dist = trend_step_nb(
+                        pos[s, i], old_stop, extreme[s, i], close[t, i], hi, lo, tr.atr[t, i], flags, kind[i] == 1,
+                        eq, gross, cap, kel, smult, smul, tr.params)
+                    stop[s, i] = stp
+                    extreme[s, i] = ex
+                    if pos[s, i] != 0.0:
+                        st = max(st, TREND_TRAILING_STOP if stp != old_stop else TREND_IN_POSITION)
+                    if q != 0.0:
+                        pending = True
+                        _place(orders, n, pend, t, s, i, q, reason, np.nan, dist)
+                        if reason <= REASON_ENTRY_SHORT:
+                            gross += abs(q) * close[t, i]
+                            n_open += 1
+                            st = max(st, TREND_SIGNAL_DETECTED)
+                        else:
+                            st = max(st, TREND_EXITING)
+                    elif pos[s, i] == 0.0:
+                        st = max(st, TREND_NO_TRADE)  # entry condition but no size (leverage room, Kelly 0)
+                state_out[t, s] = st
+            if sl.funding >= 0:
+                s = sl.funding
+                eq = cash[s]
+                for i in range(n_cols):
+                    eq += pos[s, i] * close[t, i]
+                st = 0
+                for k in range(fu.spot.shape[0]):
+                    a, b = fu.spot[k], fu.perp[k]
+                    prem = close[t, b] / close[t, a] - 1.0
+                    held = ts_ns[t] - ts_ns[ts.entry_bar[s, a]] if pos[s, a] != 0.0 else 0
+                    may = False
+                    if pos[s, a] == 0.0 and pos[s, b] == 0.0 and fu.flags[t, k] & 1:
+                        if n_open < 0:
+                            n_open = _count_positions(pos, pend_qty, sl, tr, fu)
+                        may = pretrade_check_nb(level, day_halt, week_halt, n_open, rk.max_positions, 1.0,
+                                                rk.min_confidence) == CHECK_OK
+                    act = funding_step_nb(pos[s, a], pos[s, b], fu.flags[t, k], prem, held, fu.max_hold_ns,
+                                          fu.exit_premium, may)
+                    if act == FUNDING_ENTER:
+                        slot = min(eq / fu.spot.shape[0], available_cash_nb(s, cash, pos, close[t], kind,
+                                                                             fu.leverage)) * smult
+                        px = close[t, a] * (1.0 + costs.slippage)
+                        unit = px * (1.0 + costs.taker[a]) + close[t, b] * (1.0 / fu.leverage + costs.taker[b])
+                        q = slot / unit
+                        if q * close[t, a] >= costs.min_value:
+                            _place(orders, n, pend, t, s, a, q, REASON_FUNDING_ENTRY, np.nan, np.nan)
+                            _place(orders, n, pend, t, s, b, -q, REASON_FUNDING_ENTRY, np.nan, np.nan)
+                            pending = True
+                            n_open += 1
+                            st = max(st, FUNDING_ENTERING)
+                    elif act == FUNDING_EXIT:
+                        for i in (a, b):
+                            if pos[s, i] != 0.0:
+                                _place(orders, n, pend, t, s, i, -pos[s, i], REASON_FUNDING_EXIT, np.nan, np.nan)
+                        pending = True
+                        keep = ts.funding[s, b] * fu.compound if ts.funding[s, b] > 0.0 else ts.funding[s, b]
+                        if sl.tactical >= 0 and ts.funding[s, b] > 0.0:
+                            transfer_nb(events, n, cash, t, s, sl.tactical, ts.funding[s, b] - keep)
+                        st = max(st, FUNDING_EXITING)
+                    elif act == FUNDING_REHEDGE:
+                        _place(orders, n, pend, t, s, b, -pos[s, a] - pos[s, b], REASON_FUNDING_ENTRY, np.nan,
+                               np.nan)
+                        pending = True
+                        st = max(st, FUNDING_HEDGED)
+                    elif pos[s, a] != 0.0:
+                        st = max(st, FUNDING_HEDGED)
+                state_out[t, s] = st
+            if sl.tactical >= 0 and level < 3:
+                s = sl.tactical
+                st = TAC_ACCUMULATING_CASH
+                value = 0.0
+                flat = True
+                for i in ta.cols:
+                    value += pos[s, i] * close[t, i]
+                    flat = flat and pos[s, i] == 0.0 and pend_qty[s, i] == 0.0
+                if g[G_TAC_RETURNING] > 0.0:
+                    if flat:
+                        transfer_nb(events, n, cash, t, s, sl.core if sl.core >= 0 else s,
+                                    cash[s] - g[G_TAC_RESERVE])
+                        g[G_TAC_RETURNING], g[G_TAC_STAGE], g[G_TAC_COST], g[G_TAC_ARMED] = 0.0, 0.0, 0.0, 0.0
+                    st = TAC_RETURNING
+                else:
+                    stage0 = int(g[G_TAC_STAGE])
+                    act, stage, armed = tactical_step_nb(
+                        stage0, g[G_TAC_ARMED] > 0, ta.drawdown[t], ta.fear_greed[t], ta.deep[t] != 0, value,
+                        g[G_TAC_COST], ts_ns[t] - gi[GI_TAC_TS], ta.levels, ta.fg_below, ta.profit_target,
+                        ta.time_ns, ta.rearm)
+                    g[G_TAC_ARMED] = 1.0 if armed else 0.0
+                    if act == TAC_DEPLOY and pretrade_check_nb(level, day_halt, week_halt, 0, 1, 1.0,
+                                                               0.0) == CHECK_OK:
+                        avail = cash[s]
+                        if stage0 == 0:
+                            g[G_TAC_BASE] = avail
+                        amount = ta.fractions[stage - 1] * g[G_TAC_BASE] * smult
+                        if ta.all_in and stage == ta.levels.shape[0]:
+                            amount = avail * smult
+                        amount = min(amount, avail)
+                        placed = False
+                        for k in range(ta.cols.shape[0]):
+                            i = ta.cols[k]
+                            q = ta.weights[k] * amount / (close[t, i] * (1.0 + costs.slippage) * (1.0 + costs.taker[i]))
+                            if q * close[t, i] >= costs.min_value:
+                                _place(orders, n, pend, t, s, i, q, REASON_TACTICAL_DEPLOY, np.nan, np.nan)
+                                placed = pending = True
+                        if placed:
+                            if g[G_TAC_COST] == 0.0:
+                                gi[GI_TAC_TS] = ts_ns[t]
+                            g[G_TAC_COST] += amount
+                            g[G_TAC_STAGE] = stage
+                            st = TAC_TRIGGER
+                    elif act != TAC_HOLD and act != TAC_DEPLOY:
+                        for i in ta.cols:
+                            if pos[s, i] != 0.0:
+                                _place(orders, n, pend, t, s, i, -pos[s, i], REASON_TACTICAL_EXIT, np.nan, np.nan)
+                        pending = True
+                        g[G_TAC_RESERVE] = cash[s]
+                        g[G_TAC_RETURNING] = 1.0
+                        st = TAC_PROFIT_TARGET if act == TAC_EXIT_TARGET else TAC_RETURNING
+                    elif g[G_TAC_COST] > 0.0:
+                        st = TAC_DEPLOYING
+                    elif armed:
+                        st = TAC_MONITORING
+                state_out[t, s] = st
+            if sl.core >= 0:
+                s = sl.core
+                m = co.cols.shape[0]
+                eq = cash[s]
+                for i in range(n_cols):
+                    eq += pos[s, i] * close[t, i]
+                for k in range(m):
+                    i = co.cols[k]
+                    prices[k] = close[t, i]
+                    vals[k] = pos[s, i] * close[t, i]
+                if cal[t] & CAL_CORE:
+                    g[G_CORE_DUE] = 1.0
+                if gi[GI_CORE_OID] >= 0:  # the last rebalance's limit orders: retry if one found no taker
+                    for k in range(gi[GI_CORE_OID], gi[GI_CORE_OID] + gi[GI_CORE_NORD]):
+                        if orders[k]["status"] == STATUS_EXPIRED:
+                            g[G_CORE_DUE] = 1.0
+                    gi[GI_CORE_OID] = -1
+                rebalance = (g[G_CORE_DUE] > 0 or owed[s] > 0.0
+                             or core_drifted_nb(vals, co.weights, co.threshold))
+                accumulate = cash[s] - owed[s] > co.accumulate * eq
+                st = CORE_ACCUMULATING if g[G_CORE_STARTED] > 0 else CORE_INITIALIZING
+                if staked:
+                    st = CORE_EARN_OPTIMIZING
+                if rebalance or accumulate:
+                    fee = costs.maker[co.cols[0]] if co.limit else costs.taker[co.cols[0]] + costs.slippage
+                    count = core_orders_nb(vals, prices, co.weights, eq, owed[s], cash[s], fee, rebalance,
+                                           costs.min_value, qtys)
+                    if rebalance:
+                        g[G_CORE_DUE] = 0.0
+                        gi[GI_CORE_OID], gi[GI_CORE_NORD] = n[_O], count
+                    turnover = 0.0
+                    for k in range(m):
+                        if qtys[k] != 0.0:
+                            i = co.cols[k]
+                            _place(orders, n, pend, t, s, i, qtys[k],
+                                   REASON_REBALANCE if rebalance else REASON_ACCUMULATE,
+                                   close[t, i] if co.limit else np.nan, np.nan)
+                            pending = True
+                            turnover += abs(qtys[k]) * close[t, i]
+                    if count > 0:
+                        g[G_CORE_STARTED] = 1.0
+                        st = CORE_REBALANCING if rebalance else CORE_ACCUMULATING
+                        if rebalance:
+                            add_event_nb(events, n, t, EV_CORE_REBALANCE, s, -1, turnover, np.nan)
+                state_out[t, s] = st
+        else:
+            for s in range(n_sleeves):
+                state_out[t, s] = HALTED
+        if sl.external >= 0:
+            s = sl.external
             for i in range(n_cols):
                 q = ext_qty[t, i]
-                if q != 0.0 and np.isfinite(q):
+                if q != 0.0 and np.isfinite(q) and level < 4:
                     pending = True
-                    pend_id[s, i] = _add_order(orders, n, t, s, i, q, ORDER_MARKET, REASON_EXTERNAL)
-                    pend_qty[s, i] = q
-                    pend_reason[s, i] = REASON_EXTERNAL
-                    pend_dist[s, i] = np.nan
+                    _place(orders, n, pend, t, s, i, q, REASON_EXTERNAL, np.nan, np.nan)
+
+        # final equity of the bar (after contributions and transfers) and the base of next bar's returns
+        tot = 0.0
+        for s in range(n_sleeves):
+            eq = cash[s]
+            for i in range(n_cols):
+                if pos[s, i] != 0.0:
+                    eq += pos[s, i] * close[t, i]
+            sleeve_equity[t, s] = eq
+            eq_end[s] = eq
+            tot += eq
+        g[G_EQ_PREV] = tot
         t += 1
     n[_FB] = fb
 
 
 @njit(cache=True)
-def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fill_close, init_cash,
-                trend_sleeve, trend_cols, trend_sig, trend_params, ext_sleeve, ext_qty, ts, sleeve_equity,
-                orders, fills, pays, trades):
-    """Run the bar loop. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`);
-    ``sleeve_equity`` (bars x sleeves) receives each sleeve's equity at each close; ``orders``, ``fills``,
-    ``pays`` and ``trades`` are record buffers (see `records.new_record_buffers`), grown here when full.
-    Outputs are allocated by the caller because numpy advises huge pages for big arrays: Numba's allocator
-    does not, and the page faults of its 4 KiB pages cost more than the records' arithmetic.
+def _refresh(eq_now, cash, pos, close, t):
+    for s in range(pos.shape[0]):
+        eq = cash[s]
+        for i in range(pos.shape[1]):
+            if pos[s, i] != 0.0:
+                eq += pos[s, i] * close[t, i]
+        eq_now[s] = eq
 
-    Returns ``(sleeve_equity (T, S), orders, fills, funding_payments, trades)``
-    where open trades at the end are included with ``exit_bar = -1`` and marked at the last close.
+
+@njit(cache=True)
+def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash, ts, sleeve_equity, level_out,
+                state_out, orders, fills, pays, trades, events):
+    """Run the bar loop. ``mk`` = (open, high, low, close, funding, kind, ts_ns); the other inputs are the
+    namedtuples of `sim.inputs`. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`);
+    ``sleeve_equity`` (bars x sleeves), ``level_out`` (bars) and ``state_out`` (bars x sleeves) receive each
+    bar's sleeve equity, breaker level and engine state; the record buffers (see `records.new_record_buffers`)
+    are grown here when full. Outputs are allocated by the caller because numpy advises huge pages for big
+    arrays: Numba's allocator does not, and the page faults of its 4 KiB pages cost more than the arithmetic.
+
+    Returns ``(orders, fills, funding_payments, trades, events)``; trades still open at the end are included
+    with ``exit_bar = -1`` and marked at the last close.
     """
+    close = mk[3]
+    funding = mk[4]
     n_bars, n_cols = close.shape
     n_sleeves = init_cash.shape[0]
     cash = init_cash.copy()
     pos = np.zeros((n_sleeves, n_cols))
-    pend_qty = np.zeros((n_sleeves, n_cols))
-    pend_id = np.full((n_sleeves, n_cols), -1, dtype=np.int64)
-    pend_reason = np.zeros((n_sleeves, n_cols), dtype=np.int8)
-    pend_dist = np.full((n_sleeves, n_cols), np.nan)
     stop = np.full((n_sleeves, n_cols), np.nan)
     extreme = np.full((n_sleeves, n_cols), np.nan)
-    t_flags, t_atr = trend_sig  # unpacked once: tuple access in the loop costs refcounts
-
+    pend = (np.zeros((n_sleeves, n_cols)), np.full((n_sleeves, n_cols), -1, dtype=np.int64),
+            np.zeros((n_sleeves, n_cols), dtype=np.int8), np.full((n_sleeves, n_cols), np.nan),
+            np.full((n_sleeves, n_cols), np.nan))
+    owed = np.zeros(n_sleeves)
+    eq_end = init_cash.copy()
+    snav = np.ones(n_sleeves)
+    snaps = np.ones((orc.lookback_days + 2, n_sleeves))
+    kelly = np.zeros(4)
+    g = np.zeros(18)
+    g[G_PEAK] = 1.0
+    g[G_NAV] = 1.0
+    g[G_EQ_PREV] = init_cash.sum()
+    g[G_TAC_ARMED] = 1.0
+    gi = np.full(GI_SIZE, -1, dtype=np.int64)
+    gi[GI_SNAP] = 0
     fund_bars = np.flatnonzero((funding != 0.0).sum(axis=1))
-    # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would
-    # cost reference counting on every bar). A bar writes at most 3 records per sleeve and instrument.
+    # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would cost
+    # reference counting on every bar). A bar writes at most a few records per sleeve and instrument.
     chunk = CHUNK_BARS
-    room = 3 * n_sleeves * n_cols * chunk
-    n = np.zeros(5, dtype=np.int64)
-
+    room = (4 * n_sleeves * n_cols + 2 * n_sleeves * n_sleeves + 16) * chunk
+    n = np.zeros(6, dtype=np.int64)
     for t0 in range(0, n_bars, chunk):
         while n[_O] + room > orders.shape[0]:
-            orders = _grow(orders)
+            orders = grow_nb(orders)
         while n[_F] + room > fills.shape[0]:
-            fills = _grow(fills)
+            fills = grow_nb(fills)
         while n[_P] + room > pays.shape[0]:
-            pays = _grow(pays)
+            pays = grow_nb(pays)
         while n[_T] + room > trades.shape[0]:
-            trades = _grow(trades)
-        _run_bars_nb(t0, min(t0 + chunk, n_bars), open_, high, low, close, funding, kind, taker_fee, slippage,
-                     fill_close, trend_sleeve, trend_cols, t_flags, t_atr, trend_params,
-                     ext_sleeve, ext_qty, ts, cash, pos, pend_qty, pend_id, pend_reason, pend_dist, stop, extreme,
-                     sleeve_equity, fund_bars, orders, fills, pays, trades, n)
+            trades = grow_nb(trades)
+        while n[_E] + room > events.shape[0]:
+            events = grow_nb(events)
+        _run_bars_nb(t0, min(t0 + chunk, n_bars), mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi,
+                     snaps, kelly, pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity,
+                     level_out, state_out, fund_bars, (orders, fills, trades, n), pays, events)
 
-
-    # open trades at the end, marked at the last close
     last = n_bars - 1
     for s in range(n_sleeves):
         for i in range(n_cols):
@@ -348,17 +593,6 @@ def simulate_nb(open_, high, low, close, funding, kind, taker_fee, slippage, fil
             if q != 0.0:
                 ts.gross[s, i] += (close[last, i] - ts.avg_price[s, i]) * abs(q) * ts.direction[s, i]
                 if n[_T] >= trades.shape[0]:
-                    trades = _grow(trades)
-                _close_trade(trades, n, ts, s, i, -1, -1)
-    return sleeve_equity, orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]]
-
-
-@njit(cache=True)
-def _arm_stop(s, i, was_flat, q, px, pos, pend_dist, stop, extreme):
-    """After an entry fill, place the protective stop ``dist`` away from the fill price."""
-    if was_flat and np.isfinite(pend_dist[s, i]):
-        stop[s, i] = px - pend_dist[s, i] if q > 0 else px + pend_dist[s, i]
-        extreme[s, i] = px
-    elif pos[s, i] == 0.0:
-        stop[s, i] = np.nan
-        extreme[s, i] = np.nan
+                    trades = grow_nb(trades)
+                close_trade_nb(trades, n, ts, s, i, -1, -1, kelly, -1)
+    return orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]], events[: n[_E]]

@@ -9,24 +9,59 @@ REASON_ENTRY_SHORT = 1
 REASON_EXIT_SIGNAL = 2
 REASON_TRAILING_STOP = 3
 REASON_EXTERNAL = 4
-REASON_NAMES = ("entry_long", "entry_short", "exit_signal", "trailing_stop", "external")
+REASON_REBALANCE = 5  # CORE-HODL back to its weights (drift, calendar, or cash released to other sleeves)
+REASON_ACCUMULATE = 6  # CORE-HODL invests idle cash (DCA, transfers)
+REASON_FUNDING_ENTRY = 7
+REASON_FUNDING_EXIT = 8
+REASON_TACTICAL_DEPLOY = 9
+REASON_TACTICAL_EXIT = 10
+REASON_BREAKER = 11  # L3 closes directional positions, L4 everything
+REASON_LIQUIDATION = 12
+REASON_NAMES = (
+    "entry_long", "entry_short", "exit_signal", "trailing_stop", "external", "rebalance", "accumulate",
+    "funding_entry", "funding_exit", "tactical_deploy", "tactical_exit", "breaker", "liquidation",
+)
 
 # How an order executes.
 ORDER_MARKET = 0
 ORDER_STOP = 1
-ORDER_TYPE_NAMES = ("market", "stop")
+ORDER_LIMIT = 2  # post-only at the decision close: fills on the next bar if its range touches the price
+ORDER_LIQUIDATION = 3
+ORDER_TYPE_NAMES = ("market", "stop", "limit", "liquidation")
 
 # Order status at the end of the run.
 STATUS_FILLED = 0
 STATUS_UNFILLED = 1  # decided on the last bar: no later bar to fill it
-STATUS_CANCELLED = 2  # a stop closed the position before the order's fill (next_close mode)
-STATUS_NAMES = ("filled", "unfilled", "cancelled")
+STATUS_CANCELLED = 2  # a stop or liquidation closed the position before the order's fill
+STATUS_EXPIRED = 3  # a limit order the next bar did not touch (the engine decides again on that bar's close)
+STATUS_REJECTED = 4  # a spot buy with no cash left to pay for it
+STATUS_NAMES = ("filled", "unfilled", "cancelled", "expired", "rejected")
 
 # The price a fill took.
 PRICE_OPEN = 0
 PRICE_CLOSE = 1
 PRICE_STOP = 2
-PRICE_TYPE_NAMES = ("open", "close", "stop")
+PRICE_LIMIT = 3
+PRICE_LIQUIDATION = 4
+PRICE_TYPE_NAMES = ("open", "close", "stop", "limit", "liquidation")
+
+# Portfolio events (``event_dt.kind``).
+EV_BREAKER_UP = 1
+EV_BREAKER_DOWN = 2
+EV_HALT = 3  # L4: everything liquidated, trading halted
+EV_RESET = 4  # the L4 reset rule fired
+EV_DAILY_LIMIT = 5
+EV_WEEKLY_LIMIT = 6
+EV_LIQUIDATION = 7  # amount: insurance-fund cover of a negative sleeve balance; value: liquidation fee
+EV_CORE_REBALANCE = 8
+EV_SLEEVE_REBALANCE = 9  # the orchestrator moved capital between sleeves
+EV_CONTRIBUTION = 10  # DCA cash into a sleeve
+EV_TRANSFER = 11  # cash from ``sleeve`` to ``other``
+EV_STAKING = 12  # staking yield credited to CORE-HODL
+EVENT_NAMES = (
+    "", "breaker_up", "breaker_down", "halt", "reset", "daily_loss_limit", "weekly_loss_limit", "liquidation",
+    "core_rebalance", "sleeve_rebalance", "contribution", "transfer", "staking",
+)
 
 order_dt = np.dtype(
     [
@@ -35,6 +70,7 @@ order_dt = np.dtype(
         ("sleeve", np.int32),
         ("col", np.int32),
         ("qty", np.float64),  # signed: > 0 buys
+        ("limit", np.float64),  # limit price of ORDER_LIMIT orders, NaN otherwise
         ("order_type", np.int8),
         ("reason", np.int8),
         ("status", np.int8),
@@ -66,6 +102,18 @@ funding_dt = np.dtype(
         ("price", np.float64),  # settlement price (the bar's open)
         ("rate", np.float64),
         ("amount", np.float64),  # received (> 0) or paid (< 0): -qty * price * rate
+    ],
+    align=True,
+)
+
+event_dt = np.dtype(
+    [
+        ("bar", np.int64),
+        ("kind", np.int8),  # EV_*
+        ("sleeve", np.int32),  # -1 for portfolio-wide events
+        ("other", np.int32),  # receiving sleeve of a transfer, breaker level, or -1
+        ("amount", np.float64),  # cash moved (contributions, transfers, staking), or as documented per kind
+        ("value", np.float64),  # drawdown for breaker events; fee for liquidations
     ],
     align=True,
 )
@@ -109,11 +157,11 @@ CHUNK_BARS = 1024  # the bar loop checks record capacity between chunks of this 
 
 
 def new_record_buffers(n_bars: int, n_sleeves: int, n_cols: int):
-    """Empty (orders, fills, funding payments, trades) record arrays for the simulator.
+    """Empty (orders, fills, funding payments, trades, events) record arrays for the simulator.
 
     Room for one chunk of the busiest possible bars (3 records per sleeve and instrument) plus one record
     per 2 bars; the loop grows them when a run trades more. Only the pages written to cost memory, and numpy
     backs big arrays with huge pages, so generous buffers are cheap while growing inside Numba is not.
     """
     cap = 3 * n_sleeves * n_cols * CHUNK_BARS + n_bars // 2
-    return tuple(np.empty(cap, dtype=dt) for dt in (order_dt, fill_dt, funding_dt, trade_dt))
+    return tuple(np.empty(cap, dtype=dt) for dt in (order_dt, fill_dt, funding_dt, trade_dt, event_dt))
