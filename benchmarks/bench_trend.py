@@ -10,11 +10,17 @@ What is measured (see benchmarks/README.md for the meaning of every number and t
 
 * data: ``eternal_engine.synthetic(years=N/525600, freq="1min", seed=0, symbols=("BTC",)).select(["BTC-PERP"])``;
   vectorbt gets the same closes, ``market.close["BTC-PERP"]``.
+* ours is TREND alone: ``backtest(market, cfg, engines=["trend"])`` (the four-engine portfolio is measured by
+  ``bench_portfolio.py``). ``cfg`` is the default config with ``trend.symbols = ["BTC-PERP"]``, so since the
+  portfolio extension it includes the monthly DCA contribution (``portfolio.dca_amount``, paid into the TREND
+  sleeve) and the drawdown-breaker / loss-limit governance; the sleeve gets the whole initial capital.
 * sim step: ours = the ``simulate_nb(...)`` call alone, replayed with the exact arguments ``backtest()`` hands it
-  (captured from a real run: TREND signals precomputed by ``engines.trend.prepare``); vectorbt =
-  ``Portfolio.from_signals`` alone with entries/exits precomputed from the 50/200 MA crossover. ns per bar.
-* whole backtest: ours = ``backtest(market, cfg)`` + ``result.stats()``; vectorbt = ``MA.run`` x2 + crossover
-  signals + ``from_signals`` + ``sharpe_ratio`` / ``total_return`` / ``max_drawdown``. Seconds.
+  (captured from a real run: TREND signals precomputed by ``engines.trend.prepare``, the other engines' inputs
+  empty, calendar with DCA days); vectorbt = ``Portfolio.from_signals`` alone with entries/exits precomputed
+  from the 50/200 MA crossover. ns per bar.
+* whole backtest: ours = ``backtest(market, cfg, engines=["trend"])`` + ``result.stats()``; vectorbt =
+  ``MA.run`` x2 + crossover signals + ``from_signals`` + ``sharpe_ratio`` / ``total_return`` / ``max_drawdown``.
+  Seconds.
 * peak memory: each whole pipeline once, warm, in a fresh child process (peak RSS over the RSS just before it).
 * cold start: ``python -c "import ..."`` wall time, and the first backtest in a fresh process with the Numba
   cache warm (wall time of the whole child process, measured by the parent).
@@ -50,6 +56,8 @@ FAST, SLOW = 50, 200
 WARM_BARS = 20_000  # size of the warm-up input used before memory measurements and slow vectorbt variants
 # The informational tz-aware vectorbt rows: warm-up on WARM_BARS bars, then best of min(reps, 3) full-size runs.
 
+ENGINES_RUN = ("trend",)  # TREND alone: the market holds BTC-PERP only, the other engines need spot columns
+
 GOALS = {
     "sim_ns": 5.0,  # our sim step, ns per bar, at most
     "sim_ratio": 10.0,  # vectorbt from_signals time / our simulate_nb time, at least
@@ -67,9 +75,16 @@ def child_env() -> dict:
 
 
 def bench_config():
+    """The default config (monthly DCA and breaker governance included) with TREND on BTC-PERP only."""
     from eternal_engine import Config
 
     return Config().with_overrides({"trend.symbols": [SYMBOL]})
+
+
+def ours_backtest(market, cfg):
+    import eternal_engine as ee
+
+    return ee.backtest(market, cfg, engines=list(ENGINES_RUN))
 
 
 def costs(cfg) -> dict:
@@ -125,11 +140,10 @@ def fresh(value, keep):
 
 
 def capture_sim_args(market, cfg) -> tuple:
-    """The exact arguments `backtest(market, cfg)` passes to `simulate_nb`, copied before the call.
+    """The exact arguments `ours_backtest(market, cfg)` passes to `simulate_nb`, copied before the call.
 
     Replay them with ``fresh(args, keep=market.arrays)``: the simulator mutates its trade state argument.
     """
-    import eternal_engine as ee
     from eternal_engine.sim import nb as sim_nb
 
     seen = []
@@ -140,7 +154,7 @@ def capture_sim_args(market, cfg) -> tuple:
             return args
 
     with spy(sim_nb, "simulate_nb", on_call):
-        ee.backtest(market, cfg)
+        ours_backtest(market, cfg)
     if not seen:
         raise RuntimeError("backtest() did not call eternal_engine.sim.nb.simulate_nb: update this benchmark")
     return seen[0]
@@ -168,9 +182,7 @@ def vbt_pipeline(close, c):
 
 
 def ours_pipeline(market, cfg):
-    import eternal_engine as ee
-
-    result = ee.backtest(market, cfg)
+    result = ours_backtest(market, cfg)
     return result.stats()
 
 
@@ -250,7 +262,6 @@ def breakdown(market, cfg, reps) -> dict:
 
     The real code path runs; `engines.trend.prepare` and `sim.nb.simulate_nb` are timed by wrappers.
     """
-    import eternal_engine as ee
     from eternal_engine.engines import trend as trend_engine
     from eternal_engine.sim import nb as sim_nb
 
@@ -271,7 +282,7 @@ def breakdown(market, cfg, reps) -> dict:
 
         with spy(trend_engine, "prepare", sink("prepare")), spy(sim_nb, "simulate_nb", sink("sim")):
             t0 = time.perf_counter()
-            res = ee.backtest(market, cfg)
+            res = ours_backtest(market, cfg)
             t1 = time.perf_counter()
             res.returns
             t2 = time.perf_counter()
@@ -387,7 +398,7 @@ def wall(argv, runs: int, warm: int = 1) -> float:
     return best
 
 
-FIRST_OURS = "import eternal_engine as ee; ee.backtest(ee.load_sample())"
+FIRST_OURS = "import eternal_engine as ee; ee.backtest(ee.load_sample(), engines=['trend'])"
 FIRST_VBT = (
     "import pandas as pd, vectorbt as vbt\n"
     "close = pd.read_pickle({path!r})\n"
@@ -417,7 +428,6 @@ def cold_start(tmp: str, c: dict) -> dict:
 def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     import numpy as np
 
-    import eternal_engine as ee
     from eternal_engine.sim.nb import simulate_nb
 
     cfg = bench_config()
@@ -442,7 +452,7 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
         f"{r['sim_vbt_s'] / n * 1e9:.1f} ns/bar (its kernel {r['vbt_kernel_s'] / n * 1e9:.1f} ns/bar)")
 
     # --- work done by each side (for context)
-    res = ee.backtest(market, cfg)
+    res = ours_backtest(market, cfg)
     r["n_fills"], r["n_trades"] = len(res.fill_records), len(res.trade_records)
     del res
 
@@ -520,6 +530,11 @@ def machine_info() -> dict:
     }
 
 
+def _dca_text() -> str:
+    p = bench_config().portfolio
+    return f"{p.dca_amount:,.0f} per month on day {p.dca_day}" if p.dca_amount > 0 else "off"
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
@@ -540,6 +555,10 @@ def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
     L.append(f"Best of {args.reps} after one warm-up run. \"speed-up\" = vectorbt ÷ ours (> 1: ours is faster or "
              "smaller). Same closes, fees and slippage on both sides; vectorbt's strategy is a plain MA "
              "crossover, ours the full TREND rules (ADX gate, ATR trailing stop, risk sizing, funding).")
+    L.append("")
+    L.append("Ours runs TREND alone (`backtest(market, cfg, engines=[\"trend\"])`) with the default config and "
+             "`trend.symbols = [\"BTC-PERP\"]`: that now includes the monthly DCA contribution "
+             f"({_dca_text()}, into the TREND sleeve) and the drawdown-breaker / daily-weekly loss-limit governance.")
     L.append("")
     L.append("| measure | bars | ours | vectorbt | speed-up | goal | verdict |")
     L.append("|---|---:|---:|---:|---:|---|---|")

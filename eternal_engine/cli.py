@@ -60,6 +60,14 @@ def cmd_backtest(args) -> int:
     with pd.option_context("display.max_rows", 200, "display.max_colwidth", 80,
                            "display.float_format", "{:,.4f}".format):
         print(stats.to_string())
+        if len(result.sleeves) > 1 or "external" not in result.sleeves:
+            print("\nP&L attribution by sleeve (flows are not profit):")
+            print(result.attribution().drop(columns="check").to_string())
+    ev = result.events
+    for when, row in ev[ev["event"].isin(["halt", "reset"])].iterrows():
+        what = ("L4 breaker: everything liquidated, trading halted" if row["event"] == "halt"
+                else f"L4 reset rule fired (risk.l4_reset={config.risk.l4_reset}): trading resumed")
+        print(f"{when:%Y-%m-%d %H:%M} {what}", file=sys.stderr)
     if args.out:
         say(f"writing the report to {args.out}")
         path = result.report(args.out)
@@ -80,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", default="sample", metavar="sample|synthetic|PATH",
                    help="market data: the bundled sample (default), a synthetic market, or a long-format "
                         ".csv/.parquet file")
-    b.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all available)")
+    b.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all four: core_hodl,trend,funding,tactical)")
     b.add_argument("--start", help="first bar to trade (UTC date/time)")
     b.add_argument("--end", help="last bar to trade (UTC date/time, inclusive)")
     b.add_argument("--out", default="report.html", metavar="FILE",

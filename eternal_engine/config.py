@@ -115,7 +115,7 @@ class RiskConfig:
     size_multipliers: tuple[float, ...] = (0.75, 0.5)  # at L1 and L2
     l1_stop_widen: float = 1.5  # trailing-stop ATR multiple is multiplied by this from L1
     recovery_hysteresis: float = 0.025  # a level clears once the drawdown is this far below its threshold
-    l4_reset: str = "manual"  # "manual": halted for the rest of the run; "cooldown": resume after l4_cooldown_days
+    l4_reset: str = "cooldown"  # "cooldown": resume after l4_cooldown_days (recorded); "manual": never in a run
     l4_cooldown_days: float = 90.0
     daily_loss_limit: float = 0.02
     weekly_loss_limit: float = 0.05

@@ -16,7 +16,8 @@ class BacktestResult:
     """Outcome of one run. Heavy DataFrames are built lazily from the record arrays and cached.
 
     Attributes: ``market``, ``config``, ``sleeves`` (names), ``initial_cash`` per sleeve, and the raw
-    record arrays ``order_records``, ``fill_records``, ``funding_records``, ``trade_records``.
+    record arrays ``order_records``, ``fill_records``, ``funding_records``, ``trade_records``, ``event_records``.
+    Returns are time-weighted: DCA contributions add to equity but never count as profit.
     """
 
     def __init__(self, market, config, sleeves, initial_cash, out):
@@ -44,13 +45,89 @@ class BacktestResult:
         return pd.Series(self._equity, index=self.market.index, name="equity")
 
     @functools.cached_property
+    def _contributions(self) -> np.ndarray:
+        from eternal_engine.attribution import contributions_per_bar
+
+        return contributions_per_bar(self.event_records, len(self.market.index))
+
+    @functools.cached_property
+    def contributions(self) -> pd.Series:
+        """External cash (DCA) paid in on each bar's close."""
+        return pd.Series(self._contributions, index=self.market.index, name="contributions")
+
+    @functools.cached_property
     def returns(self) -> pd.Series:
-        """Simple returns per bar; the first bar's is relative to the initial capital."""
-        eq = self._equity
-        prev = np.empty_like(eq)
-        prev[0] = self.initial_cash.sum()
-        prev[1:] = eq[:-1]
-        return pd.Series(eq / prev - 1.0, index=self.market.index, name="returns")
+        """Time-weighted simple returns per bar, ``(E_t - contribution_t) / E_{t-1} - 1``; the first bar's is
+        relative to the initial capital."""
+        from eternal_engine.attribution import time_weighted_returns
+
+        r = time_weighted_returns(self._equity, float(self.initial_cash.sum()), self._contributions)
+        return pd.Series(r, index=self.market.index, name="returns")
+
+    def money_weighted_return(self) -> float:
+        """Annualised internal rate of return of initial capital, contributions and final equity."""
+        from eternal_engine.attribution import money_weighted_return
+
+        return money_weighted_return(self.market.index, self._equity, float(self.initial_cash.sum()),
+                                     self._contributions)
+
+    @functools.cached_property
+    def breaker_level(self) -> pd.Series:
+        """Drawdown circuit-breaker level (0-4) at each bar's close."""
+        return pd.Series(self._level, index=self.market.index, name="breaker_level")
+
+    @functools.cached_property
+    def engine_states(self) -> pd.DataFrame:
+        """Each engine's state at each bar's close (the spec's state names; ``HALTED`` while L4 halts)."""
+        from eternal_engine.engines.core_nb import CORE_STATE_NAMES
+        from eternal_engine.engines.funding_nb import FUNDING_STATE_NAMES
+        from eternal_engine.engines.tactical_nb import TACTICAL_STATE_NAMES
+        from eternal_engine.sim.nb import HALTED, TREND_STATE_NAMES
+
+        names = {"core_hodl": CORE_STATE_NAMES, "trend": TREND_STATE_NAMES, "funding": FUNDING_STATE_NAMES,
+                 "tactical": TACTICAL_STATE_NAMES, "external": ("EXTERNAL",)}
+        cols = {}
+        for k, sleeve in enumerate(self.sleeves):
+            cats = list(names[sleeve]) + ["HALTED"]
+            codes = self._states[:, k].astype(np.int64)
+            codes = np.where(codes == HALTED, len(cats) - 1, codes)
+            cols[sleeve] = pd.Categorical.from_codes(codes, categories=cats)
+        return pd.DataFrame(cols, index=self.market.index)
+
+    @functools.cached_property
+    def events(self) -> pd.DataFrame:
+        """Breaker trips and resets, loss-limit halts, liquidations, rebalances, contributions, transfers and
+        staking credits, indexed by the bar's open time. ``other`` is the receiving sleeve of a transfer or the
+        new breaker level; ``amount`` is cash moved (the previous level for breaker events, the insurance
+        cover for liquidations); ``value`` the drawdown for breaker and limit events, the fee for
+        liquidations."""
+        from eternal_engine.sim.records import EV_BREAKER_DOWN, EV_BREAKER_UP, EV_HALT, EV_RESET, EVENT_NAMES
+
+        r = self.event_records
+        sleeves = np.asarray(("portfolio",) + self.sleeves, dtype=object)
+        is_level = np.isin(r["kind"], (EV_BREAKER_UP, EV_BREAKER_DOWN, EV_HALT, EV_RESET))
+        other = np.full(len(r), None, dtype=object)
+        is_sleeve = ~is_level & (r["other"] >= 0)
+        other[is_sleeve] = sleeves[r["other"][is_sleeve] + 1]
+        other[is_level] = r["other"][is_level]
+        return pd.DataFrame({
+            "event": self._names(r["kind"], EVENT_NAMES),
+            "sleeve": sleeves[r["sleeve"] + 1],
+            "other": other,
+            "amount": r["amount"],
+            "value": r["value"],
+        }, index=pd.DatetimeIndex(self._times(r["bar"]), name="time"))
+
+    def attribution(self) -> pd.DataFrame:
+        """Per-sleeve P&L attribution and flows (see `eternal_engine.attribution`)."""
+        from eternal_engine.attribution import attribution
+
+        return attribution(self)
+
+    @functools.cached_property
+    def allocation(self) -> pd.DataFrame:
+        """Each sleeve's share of portfolio equity at each close."""
+        return self.sleeve_equity.div(self.equity, axis=0)
 
     @functools.cached_property
     def sleeve_equity(self) -> pd.DataFrame:
@@ -58,11 +135,17 @@ class BacktestResult:
 
     @functools.cached_property
     def cash(self) -> pd.Series:
-        """Cash of all sleeves at each bar's close, rebuilt from the fill and funding records."""
+        """Cash of all sleeves at each bar's close, rebuilt from the fill, funding and event records.
+
+        Spot-like: perp fills move ``qty * price`` too, so cash + sum(qty * close) is the equity."""
+        from eternal_engine.sim.records import EV_CONTRIBUTION, EV_LIQUIDATION, EV_STAKING
+
         flow = np.zeros(len(self.market.index))
-        f, p = self.fill_records, self.funding_records
+        f, p, e = self.fill_records, self.funding_records, self.event_records
         np.add.at(flow, f["bar"], -f["qty"] * f["price"] - f["fee"])
         np.add.at(flow, p["bar"], p["amount"])
+        ext = e[np.isin(e["kind"], (EV_CONTRIBUTION, EV_STAKING, EV_LIQUIDATION))]
+        np.add.at(flow, ext["bar"], ext["amount"])
         return pd.Series(self.initial_cash.sum() + np.cumsum(flow), index=self.market.index, name="cash")
 
     @functools.cached_property
@@ -185,9 +268,18 @@ class BacktestResult:
         f = self.fill_records
         exposure, in_market = gross_exposure_nb(f["bar"], f["col"].astype(np.int64), f["qty"],
                                                 self.market.arrays.close, self._equity)
+        from eternal_engine.sim.records import EV_HALT, EV_LIQUIDATION
+
+        ev = self.event_records
+        halts = ev["bar"][ev["kind"] == EV_HALT]
         extra = pd.Series({
             "initial_capital": float(self.initial_cash.sum()),
+            "contributions": float(self._contributions.sum()),
             "final_equity": float(self._equity[-1]),
+            "money_weighted_return": self.money_weighted_return(),
+            "max_breaker_level": int(self._level.max()) if len(self._level) else 0,
+            "halted_at": self.market.index[halts[0]] if len(halts) else None,
+            "liquidations": int((ev["kind"] == EV_LIQUIDATION).sum()),
             "fees_paid": float(self.fill_records["fee"].sum()),
             "funding_net": float(self.funding_records["amount"].sum()),
             "exposure_avg": exposure,

@@ -29,7 +29,11 @@ def test_backtest_result_contract():
     assert set(r.orders["side"]) <= {"buy", "sell"} and (r.orders["qty"] > 0).all()
     assert isinstance(r.orders.index, pd.DatetimeIndex)
     assert isinstance(r.positions, pd.DataFrame) and isinstance(r.trades, pd.DataFrame)
-    np.testing.assert_allclose((1 + r.returns).prod() * 100_000, r.equity.iloc[-1], rtol=1e-10)
+    # time-weighted returns: DCA contributions add to equity but are never a return
+    c = r.contributions
+    assert c.sum() == 12_000 * 4 - 1_000  # monthly 1,000 from Feb 2018 to Dec 2021
+    prev = r.equity.shift(1).fillna(100_000)
+    np.testing.assert_allclose(r.returns, (r.equity - c) / prev - 1, rtol=1e-12)
     s = r.stats()
     for key in ("total_return", "cagr", "volatility_ann", "sharpe", "sortino", "max_drawdown", "calmar",
                 "win_rate", "n_periods"):

@@ -22,9 +22,13 @@ def test_backtest_on_sample_prints_stats_and_writes_report(tmp_path):
     report = tmp_path / "report.html"
     out = run("backtest", "--data", "sample", "--out", str(report))
     assert out.returncode == 0, out.stderr
-    lines = dict(line.split(None, 1) for line in out.stdout.splitlines() if line.strip())
-    for key in ("cagr", "sharpe", "sortino", "max_drawdown", "calmar", "n_trades"):
+    table, attribution = out.stdout.split("\n\n", 1)
+    lines = dict(line.split(None, 1) for line in table.splitlines() if line.strip())
+    for key in ("cagr", "sharpe", "sortino", "max_drawdown", "calmar", "n_trades", "money_weighted_return"):
         assert key in lines
+    assert "P&L attribution by sleeve" in attribution
+    for sleeve in ("core_hodl", "trend", "funding", "tactical", "portfolio"):
+        assert sleeve in attribution
     assert "running the backtest" in out.stderr  # progress goes to stderr
     html = report.read_text()
     assert "Configuration" in html and "Trades (" in html and "config_hash" in html
@@ -41,7 +45,6 @@ def test_window_and_synthetic_data(tmp_path, capsys):
     (["--data", "nowhere.csv"], "file not found"),
     (["--data", "prices.txt"], "neither 'sample'"),
     (["--engines", "trnd"], "did you mean 'trend'"),
-    (["--engines", "core_hodl"], "does not run in this release"),
     (["--start", "2031-01-01"], "no bars"),
     (["--start", "notadate"], "not a date"),
 ])

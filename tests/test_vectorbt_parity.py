@@ -12,7 +12,7 @@ def spot_long_only_run(atr_stop_mult):
     cfg = Config().with_overrides({
         "trend.symbols": ["BTC-SPOT", "ETH-SPOT", "SOL-SPOT"], "trend.allow_short": False,
         "trend.atr_stop_mult": atr_stop_mult, "trend.max_position": 0.3, "trend.max_leverage": 1.0,
-        "execution.slippage": 0.0005,
+        "execution.slippage": 0.0005, "portfolio.dca_amount": 0.0,
     })
     return backtest(load_sample(), cfg, engines=["trend"])
 

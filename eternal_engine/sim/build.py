@@ -96,12 +96,18 @@ def core_inputs(market, config, on: bool) -> CoreIn:
 
 
 def _flags(market, perp_cols, entry, periods, deep, deep_days):
+    """Funding flags with the per-8h thresholds scaled to the bar: a bar longer than 8 hours holds the sum of
+    several 8-hourly settlements (e.g. 3 in a daily bar), so it is compared with 3x the threshold. Funding is
+    assumed 8-hourly (Bybit's default); symbols on 4h or 1h funding need their thresholds set accordingly."""
     from eternal_engine.engines.funding_nb import funding_flags_nb
 
     a = market.arrays
+    bar_ns = int(np.median(np.diff(a.ts_ns))) if len(a.ts_ns) > 1 else 8 * 3_600_000_000_000
+    scale = max(1.0, bar_ns / (8 * 3_600_000_000_000))
     rates = np.ascontiguousarray(a.funding[:, perp_cols])
     out = np.empty(rates.shape, dtype=np.uint8)
-    return funding_flags_nb(a.ts_ns, rates, float(entry), int(periods), float(deep), int(deep_days * NS_DAY), out)
+    return funding_flags_nb(a.ts_ns, rates, float(entry) * scale, int(periods), float(deep) * scale,
+                            int(deep_days * NS_DAY), out)
 
 
 def funding_inputs(market, config, on: bool) -> FundingIn:

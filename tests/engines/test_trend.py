@@ -12,6 +12,7 @@ from eternal_engine.engines.trend_nb import (
     LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TrendSignals, pack_signals, trend_signals_nb,
 )
 from eternal_engine.sim import simulate
+from tests.helpers import UNGOVERNED
 
 
 def test_signals_match_pandas_expressions():
@@ -43,13 +44,13 @@ def scripted_signals(n, long_entry=(), short_entry=(), long_exit=(), short_exit=
         a[list(bars), 0] = True
         return a
     flags = pack_signals(mask(long_entry), mask(short_entry), mask(long_exit), mask(short_exit))
-    return TrendSignals(flags, np.full((n, 1), atr))
+    return TrendSignals(flags, np.full((n, 1), atr), np.ones((n, 1), dtype=np.float32))
 
 
 def run_scripted(monkeypatch, market, signals, **overrides):
     monkeypatch.setattr(trend, "prepare", lambda m, c: signals)
     base = {"trend.symbols": [market.symbols[0]], "execution.slippage": 0.0, "execution.perp_taker_fee": 0.0,
-            "execution.spot_taker_fee": 0.0, "portfolio.initial_capital": 10_000.0}
+            "execution.spot_taker_fee": 0.0, "portfolio.initial_capital": 10_000.0, **UNGOVERNED}
     return simulate(market, Config().with_overrides({**base, **overrides}), engines=["trend"])
 
 
@@ -113,7 +114,7 @@ def test_leverage_cap_on_gross_notional(monkeypatch):
     entry = np.zeros((n, 2), dtype=bool)
     entry[0] = True
     off = np.zeros((n, 2), dtype=bool)
-    sig = TrendSignals(pack_signals(entry, off, off, off), np.full((n, 2), 0.01))
+    sig = TrendSignals(pack_signals(entry, off, off, off), np.full((n, 2), 0.01), np.ones((n, 2), np.float32))
     r = run_scripted(monkeypatch, m, sig, **{"trend.symbols": ["BTC-PERP", "ETH-PERP"],
                                              "trend.max_position": 1.0, "trend.max_leverage": 1.5})
     # BTC takes its full 100 % cap (100 units); ETH gets what is left of 1.5x: 5,000 / 100 = 50 units
@@ -133,7 +134,7 @@ def test_no_look_ahead_changing_later_data_changes_nothing_before(cut, factor):
         x[cut:] *= factor  # a different future from bar `cut` on (still valid OHLC)
     m2 = MarketData(m.index, m.symbols, *scaled, a.volume, a.funding)
     cfg = Config().with_overrides({"trend.symbols": ["BTC-PERP"], "trend.sma_slow": 100, "trend.sma_fast": 20})
-    r1, r2 = simulate(m, cfg), simulate(m2, cfg)
+    r1, r2 = simulate(m, cfg, engines=["trend"]), simulate(m2, cfg, engines=["trend"])
     np.testing.assert_array_equal(r1.equity.to_numpy()[:cut], r2.equity.to_numpy()[:cut])
     f1, f2 = r1.orders, r2.orders
     pd.testing.assert_frame_equal(f1[f1["bar"] < cut], f2[f2["bar"] < cut])
