@@ -97,7 +97,11 @@ def _headless_quiet_matplotlib():
 
 
 def _section_html(name: str, content) -> str:
+    from eternal_engine.plots import SVG
+
     head = f"<h2>{html.escape(str(name))}</h2>"
+    if isinstance(content, SVG):
+        return f"{head}\n<div class=\"figure\">{content}</div>"
     if isinstance(content, str):
         return f"{head}\n<pre>{html.escape(content)}</pre>"
     if isinstance(content, pd.Series):

@@ -298,7 +298,9 @@ class BacktestResult:
         return close.pct_change().fillna(0.0).rename(f"{sym} buy & hold")
 
     def report(self, path="report.html", *, title: str | None = None):
-        """Write a self-contained HTML tearsheet (quantstats) plus config, trades, exposure and funding."""
+        """Write a self-contained HTML tearsheet (quantstats, on the time-weighted returns) plus attribution,
+        figures (equity by sleeve, drawdown with breaker levels, allocation, funding income), events, engine
+        states, config, exposure, funding and trades."""
         from eternal_engine.report import write_report
 
         trades = self.trades
@@ -309,8 +311,17 @@ class BacktestResult:
         })
         funding = self.funding_payments.groupby("symbol")["amount"].agg(["count", "sum"]) \
             if len(self.funding_records) else pd.DataFrame({"count": [], "sum": []})
+        from eternal_engine.plots import event_summary, portfolio_figures
+
+        major = self.events[~self.events["event"].isin(["staking", "transfer", "contribution"])]
         sections = {
             "Statistics": self.stats().to_frame("value"),
+            "P&L attribution by sleeve (flows are not profit)": self.attribution(),
+            **portfolio_figures(self),
+            "Events (counts)": event_summary(self),
+            f"Breaker, limit, liquidation and rebalance events ({len(major)})": major,
+            "Engine states (share of bars)": self.engine_states.apply(
+                lambda c: c.value_counts(normalize=True)).fillna(0.0),
             "Configuration": f"config_hash: {self.config.config_hash()}\n\n"
                              + json.dumps(self.config.to_dict(), indent=2),
             "Exposure by instrument (notional / equity)": exposure,
