@@ -303,7 +303,7 @@ def save_data(market, directory):
     for f in FIELDS:
         np.save(os.path.join(directory, f + ".npy"), getattr(a, f))
     with open(os.path.join(directory, "meta.json"), "w") as f:
-        json.dump({"symbols": list(market.symbols), "freq": str(market.freq)}, f)
+        json.dump({"symbols": list(market.symbols)}, f)
 
 
 def child_memory(pipeline: str, directory: str, freq: str) -> dict:
@@ -322,7 +322,7 @@ def child_memory(pipeline: str, directory: str, freq: str) -> dict:
         before_data = _status_mb("VmRSS")
         arr = {f: np.load(os.path.join(directory, f + ".npy")) for f in ("ts_ns",) + FIELDS}
         index = pd.DatetimeIndex(arr.pop("ts_ns"), tz="UTC")
-        market = MarketData(index, meta["symbols"], *(arr.pop(f) for f in FIELDS), freq=meta["freq"])
+        market = MarketData(index, meta["symbols"], *(arr.pop(f) for f in FIELDS), freq=freq)
         gc.collect()
         data_mb = _status_mb("VmRSS") - before_data
         data_bytes = sum(x.nbytes for x in market.arrays) + market.index.nbytes

@@ -31,6 +31,21 @@ def test_hash_is_stable_and_sensitive():
     ({"execution": {"fill": "next_opn"}}, "did you mean 'next_open'"),
     ({"portfolio": {"allocation": {"trend": 0.5}}}, "sum to 1"),
     ({"portfolio": {"allocation": {"trends": 1.0}}}, "did you mean 'trend'"),
+    ({"portfolio": {"allocation": {"core_hodl": 0.7, "trend": 0.2, "funding": 0.15, "tactical": 0.05}}},
+     "sum to 1 \\(they sum to 1.1\\)"),
+    ({"trend": {"max_leverage": 3.0}}, "trend.max_leverage is 3.0; allowed: at most risk.max_leverage \\(2.0\\)"),
+    ({"funding": {"perp_leverage": 5.0}}, "funding.perp_leverage is 5.0; allowed"),
+    ({"risk": {"breaker_levels": [0.1, 0.2, 0.15, 0.25]}}, "4 strictly increasing"),
+    ({"risk": {"breaker_levels": [0.1, 0.15, 0.2]}}, "4 strictly increasing"),
+    ({"risk": {"size_multipliers": [0.5, 0.75]}}, "L2 <= L1"),
+    ({"risk": {"l4_reset": "manul"}}, "did you mean 'manual'"),
+    ({"risk": {"daily_loss_limit": 0.1, "weekly_loss_limit": 0.05}}, "daily <= weekly"),
+    ({"core_hodl": {"weights": {"BTC": 0.5, "ETH": 0.4}}}, "core_hodl.weights must sum to 1"),
+    ({"core_hodl": {"rebalance_calendar": "quartely"}}, "did you mean 'quarterly'"),
+    ({"tactical": {"drawdown_levels": [0.7, 0.5]}}, "increasing fractions"),
+    ({"tactical": {"deploy_fractions": [0.5]}}, "same length"),
+    ({"portfolio": {"dca_day": 31}}, "dca_day must be in 1..28"),
+    ({"perp": {"maintenance_margin_rate": 0.0}}, "maintenance_margin_rate"),
 ])
 def test_bad_configs_raise_config_error_saying_what_to_fix(data, message):
     with pytest.raises(ConfigError, match=message):
@@ -58,3 +73,18 @@ def test_missing_or_invalid_yaml(tmp_path):
     bad.write_text("trend: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         Config.from_yaml(bad)
+
+
+def test_a_sleeve_trading_a_symbol_the_data_lacks_fails_before_the_run():
+    import eternal_engine as ee
+
+    btc_only = ee.load_sample().select(["BTC-SPOT", "BTC-PERP"])
+    with pytest.raises(ConfigError, match="trend.symbols lists 'ETH-PERP', which the data does not have"):
+        ee.backtest(btc_only)
+    with pytest.raises(ConfigError, match="core_hodl.weights needs 'ETH-SPOT', which the data does not have"):
+        ee.backtest(btc_only, engines=["core_hodl"])
+    with pytest.raises(ConfigError, match="funding.underlyings needs 'ETH-SPOT'"):
+        ee.backtest(btc_only, engines=["funding"])
+    cfg = ee.Config().with_overrides({"funding.underlyings": ["BTC"], "trend.symbols": ["BTC-PERP"],
+                                      "core_hodl.weights": {"BTC": 1.0}, "tactical.weights": {"BTC": 1.0}})
+    assert len(ee.backtest(btc_only, cfg).equity) == len(btc_only.index)  # consistent config: runs
