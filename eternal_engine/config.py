@@ -65,6 +65,7 @@ class FundingConfig:
     exit_premium: float = 0.02  # exit when perp close / spot close - 1 exceeds this
     compound_ratio: float = 0.5  # share of a closed position's net funding kept; the rest goes to TACTICAL
     perp_leverage: float = 2.0  # the short leg's initial margin is notional / perp_leverage
+    cash_buffer: float = 0.005  # entries leave this share of the slot free for price moves before the fill
 
 
 @_frozen
@@ -261,6 +262,7 @@ def _check_engines(cfg: Config) -> None:
     _require(f.max_hold_days > 0 and f.exit_premium > 0, "funding.max_hold_days and funding.exit_premium must be > 0")
     _require(0 <= f.compound_ratio <= 1, "funding.compound_ratio is a fraction in [0, 1]")
     _require(f.perp_leverage > 0, "funding.perp_leverage must be > 0")
+    _require(0 <= f.cash_buffer < 0.5, "funding.cash_buffer is a fraction in [0, 0.5), e.g. 0.005")
     lv, fr = tc.drawdown_levels, tc.deploy_fractions
     _require(len(lv) == len(fr) and len(lv) > 0,
              "tactical.drawdown_levels and tactical.deploy_fractions must have the same length (>= 1)")

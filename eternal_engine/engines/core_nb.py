@@ -12,7 +12,7 @@ CORE_INITIALIZING, CORE_ACCUMULATING, CORE_REBALANCING, CORE_EARN_OPTIMIZING = 0
 CORE_STATE_NAMES = ("INITIALIZING", "ACCUMULATING", "REBALANCING", "EARN_OPTIMIZING")
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def core_drifted_nb(values, weights, threshold):
     """True when an asset's share of the invested value is more than ``threshold`` from its weight."""
     total = values.sum()

@@ -128,7 +128,7 @@ def fill_nb(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee, price_typ
 @njit(cache=True)
 def transfer_nb(events, n, cash, t, src, dst, amount):
     """Move ``amount`` of cash from sleeve ``src`` to sleeve ``dst`` and record it."""
-    if amount > 0.0 and src != dst:
+    if amount > 1e-9 and src != dst:  # splits can leave rounding dust
         cash[src] -= amount
         cash[dst] += amount
         add_event_nb(events, n, t, EV_TRANSFER, src, dst, amount, np.nan)

@@ -7,11 +7,10 @@ import pandas as pd
 from eternal_engine._hints import did_you_mean
 from eternal_engine.errors import ConfigError
 from eternal_engine.sim.inputs import (
-    CAL_CORE, CAL_DAY, CAL_DCA, CAL_ORCH, CoreIn, Costs, FundingIn, OrchIn, RiskIn, Sleeves, TacticalIn, TrendIn,
+    CoreIn, Costs, FundingIn, OrchIn, RiskIn, Sleeves, TacticalIn, TrendIn,
 )
 
 NS_DAY = 86_400_000_000_000
-_PERIOD = {"monthly": "M", "quarterly": "Q", "yearly": "Y"}
 
 
 def column(market, symbol: str, key: str) -> int:
@@ -26,31 +25,18 @@ def spot_columns(market, underlyings, key: str) -> np.ndarray:
 
 
 def calendar(index: pd.DatetimeIndex, config, engines) -> np.ndarray:
-    """Per-bar bits: new UTC day, CORE-HODL's and the orchestrator's calendar rebalances, DCA payment days."""
-    t = index.tz_convert("UTC").tz_localize(None).as_unit("ns").values
-    month = t.astype("datetime64[M]").astype(np.int64)
-    period = {"monthly": month, "quarterly": month // 3, "yearly": t.astype("datetime64[Y]").astype(np.int64)}
-    cal = np.zeros(len(t), dtype=np.uint8)
+    """Per-bar bits (`sim.inputs.CAL_*`): new UTC day, CORE-HODL's and the orchestrator's calendar rebalances,
+    DCA payment days (the first bar on or after ``dca_day`` of each month; never the first bar, whose money is
+    the initial capital)."""
+    from eternal_engine.sim.calendar_nb import calendar_nb
 
-    def starts(key):  # first bar of each new period (never the first bar)
-        hit = np.zeros(len(key), dtype=bool)
-        hit[1:] = key[1:] != key[:-1]
-        return hit
-
-    cal |= np.where(starts(t.astype("datetime64[D]").astype(np.int64)), CAL_DAY, 0).astype(np.uint8)
-    for bit, rule, on in ((CAL_CORE, config.core_hodl.rebalance_calendar, "core_hodl" in engines),
-                          (CAL_ORCH, config.orchestrator.rebalance_calendar, len(engines) > 1)):
-        if on and rule != "none":
-            cal |= np.where(starts(period[rule]), bit, 0).astype(np.uint8)
+    code = {"none": 0, "monthly": 1, "quarterly": 2, "yearly": 3}
+    core = code[config.core_hodl.rebalance_calendar] if "core_hodl" in engines else 0
+    orch = code[config.orchestrator.rebalance_calendar] if len(engines) > 1 else 0
     p = config.portfolio
-    if p.dca_amount > 0 and engines:
-        day = (t - t.astype("datetime64[M]")).astype("timedelta64[D]").astype(np.int64) + 1
-        due = np.flatnonzero(day >= p.dca_day)
-        first = np.ones(len(due), dtype=bool)
-        first[1:] = month[due[1:]] != month[due[:-1]]
-        hit = due[first]
-        cal[hit[hit > 0]] |= CAL_DCA  # the first bar's money is the initial capital
-    return cal
+    dca = p.dca_day if p.dca_amount > 0 and engines else 0
+    ts = index.as_unit("ns").asi8
+    return calendar_nb(ts, core, orch, dca, np.empty(len(ts), dtype=np.uint8))
 
 
 def costs(market, config) -> Costs:
@@ -114,12 +100,12 @@ def funding_inputs(market, config, on: bool) -> FundingIn:
     f = config.funding
     if not on:
         z = np.zeros(0, np.int64)
-        return FundingIn(z, z, np.zeros((0, 0), np.uint8), 0, 0.0, 1.0, 1.0)
+        return FundingIn(z, z, np.zeros((0, 0), np.uint8), 0, 0.0, 1.0, 1.0, 0.0)
     spot = spot_columns(market, f.underlyings, "funding.underlyings")
     perp = np.array([column(market, f"{u}-PERP", "funding.underlyings") for u in f.underlyings], dtype=np.int64)
     flags = _flags(market, perp, f.entry_rate_8h, f.consecutive_positive_periods, -np.inf, 1.0)
     return FundingIn(spot, perp, flags, int(f.max_hold_days * NS_DAY), float(f.exit_premium),
-                     float(f.perp_leverage), float(f.compound_ratio))
+                     float(f.perp_leverage), float(f.compound_ratio), float(f.cash_buffer))
 
 
 def tactical_inputs(market, config, on: bool, fear_greed=None) -> TacticalIn:

@@ -8,7 +8,7 @@ Sleeves = namedtuple("Sleeves", ["core", "trend", "funding", "tactical", "extern
 TrendIn = namedtuple("TrendIn", ["cols", "flags", "atr", "confidence", "params"])
 CoreIn = namedtuple("CoreIn", ["cols", "weights", "threshold", "accumulate", "limit", "stake_col", "stake_rate"])
 FundingIn = namedtuple("FundingIn", ["spot", "perp", "flags", "max_hold_ns", "exit_premium", "leverage",
-                                     "compound"])
+                                     "compound", "buffer"])
 TacticalIn = namedtuple("TacticalIn", ["cols", "weights", "drawdown", "fear_greed", "deep", "levels",
                                        "fractions", "fg_below", "profit_target", "time_ns", "rearm", "all_in"])
 RiskIn = namedtuple("RiskIn", ["breaker", "size_l1", "size_l2", "stop_widen", "max_positions", "min_confidence",

@@ -13,7 +13,7 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sleeve_margin_nb(s, cash, pos, price, kind):
     """``(equity, perp_notional)`` of sleeve ``s`` valued at ``price`` (one price per instrument)."""
     eq = cash[s]
@@ -42,7 +42,7 @@ def liquidation_point_nb(s, cash, pos, open_, extreme, kind, mmr):
     return a / (a - b)  # both sides are linear in the path fraction
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def available_cash_nb(s, cash, pos, close_row, kind, leverage):
     """Free cash of sleeve ``s``: equity minus spot holdings minus the perps' initial margin."""
     free = cash[s]

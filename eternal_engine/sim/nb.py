@@ -6,9 +6,12 @@ Per bar ``t``, in this order:
    at the open (``fill_close=False``);
 2. funding settling in bar ``t`` is paid on the position then held, at the bar's open price
    (``amount = -qty * open * rate``: longs pay positive rates);
-3. resting stops trigger on the bar's extreme and fill at the stop price, or at the open on a gap;
-4. with ``fill_close=True`` market orders from ``t-1`` fill at the close of ``t`` instead of step 1;
-5. sleeves whose equity falls below their perps' maintenance margin within the bar are liquidated (`margin_nb`);
+3. resting stops trigger on the bar's extreme and fill at the stop price, or at the open on a gap, unless the
+   sleeve reaches its maintenance margin first on the way there (then step 4 liquidates it);
+4. sleeves whose equity falls below their perps' maintenance margin within the bar are liquidated (`margin_nb`),
+   on the book held during the bar;
+5. with ``fill_close=True`` market orders from ``t-1`` fill at the close of ``t`` instead of step 1 (after the
+   liquidation check: the bar's path came before them; a liquidated sleeve's orders are cancelled);
 6. every sleeve is marked at the close; ETH staking yield accrues on the first bar of each UTC day;
 7. the time-weighted portfolio value feeds the drawdown breaker and the daily/weekly loss limits; at L3 TREND
    and TACTICAL are closed, at L4 everything, and trading halts until the reset rule fires;
@@ -34,8 +37,8 @@ from eternal_engine.engines.tactical_nb import (
 from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
 from eternal_engine.risk.breaker_nb import (
-    EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_RESET, EV_UP, EV_WEEKLY, breaker_update_nb, loss_limits_update_nb,
-    size_multiplier_nb,
+    EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_RESET, EV_UP, EV_WEEKLY, RESET_COOLDOWN, breaker_update_nb,
+    loss_limits_update_nb, size_multiplier_nb,
 )
 from eternal_engine.risk.checks_nb import CHECK_OK, pretrade_check_nb
 from eternal_engine.risk.sizing_nb import kelly_fraction_nb
@@ -97,15 +100,15 @@ def _flatten(orders, n, pend, pos, t, s):
 
 
 @njit(cache=True)
-def _count_positions(pos, pend_qty, sl, tr, fu):
+def _count_positions(pos, pend_qty, s_trend, trend_cols, s_fund, fund_spot):
     """Open (or entering) TREND positions and FUNDING pairs, for the max-concurrent-positions check."""
     k = 0
-    if sl.trend >= 0:
-        for i in tr.cols:
-            k += pos[sl.trend, i] != 0.0 or pend_qty[sl.trend, i] != 0.0
-    if sl.funding >= 0:
-        for i in fu.spot:
-            k += pos[sl.funding, i] != 0.0 or pend_qty[sl.funding, i] != 0.0
+    if s_trend >= 0:
+        for i in trend_cols:
+            k += pos[s_trend, i] != 0.0 or pend_qty[s_trend, i] != 0.0
+    if s_fund >= 0:
+        for i in fund_spot:
+            k += pos[s_fund, i] != 0.0 or pend_qty[s_fund, i] != 0.0
     return k
 
 
@@ -115,17 +118,26 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                  events):
     open_, high, low, close, funding, kind, ts_ns = mk
     cash, pos, stop, extreme, ts = state
+    # arrays out of the input tuples once: reading a field in the loop costs a reference count each time
+    t_cols, t_flags, t_atr, t_conf, t_params = tr
+    c_cols, c_w = co.cols, co.weights
+    f_spot, f_perp, f_flags = fu.spot, fu.perp, fu.flags
+    a_cols, a_w, a_dd, a_fg, a_deep, a_levels, a_fr = ta.cols, ta.weights, ta.drawdown, ta.fear_greed, ta.deep, \
+        ta.levels, ta.fractions
+    taker, maker, base_w, lev = costs.taker, costs.maker, sl.weights, sl.leverage
+    s_core, s_trend, s_fund, s_tac, s_ext = sl.core, sl.trend, sl.funding, sl.tactical, sl.external
+    mmr = costs.mmr
     pend_qty = pend[0]
     orders, fills, trades, n = recs
     n_sleeves, n_cols = pos.shape
-    guard = n_sleeves if sl.external < 0 else sl.external  # the external sleeve (last) is never cash-guarded
-    weights = sl.weights.copy()
+    guard = n_sleeves if s_ext < 0 else s_ext  # the external sleeve (last) is never cash-guarded
+    weights = base_w.copy()
     free = np.empty(n_sleeves)
     eq_now = np.empty(n_sleeves)
-    vals = np.empty(co.cols.shape[0])
-    prices = np.empty(co.cols.shape[0])
-    qtys = np.empty(co.cols.shape[0])
-    fast_ok = sl.core < 0 and sl.funding < 0 and sl.tactical < 0
+    vals = np.empty(c_cols.shape[0])
+    prices = np.empty(c_cols.shape[0])
+    qtys = np.empty(c_cols.shape[0])
+    fast_ok = s_core < 0 and s_fund < 0 and s_tac < 0
     pending = False
     for s in range(n_sleeves):
         for i in range(n_cols):
@@ -143,11 +155,14 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             while flat and t < t_end:
                 if cal[t] & CAL_DCA:
                     flat = False
-                if sl.trend >= 0:
-                    for i in tr.cols:
-                        if tr.flags[t, i] & _ENTRY:
+                if (g[G_LEVEL] == 4 and rk.breaker.reset_mode == RESET_COOLDOWN
+                        and ts_ns[t] - gi[GI_HALTED] >= rk.breaker.cooldown_ns):
+                    flat = False  # the L4 cooldown ends on this bar: the breaker must see it
+                if s_trend >= 0:
+                    for i in t_cols:
+                        if t_flags[t, i] & _ENTRY:
                             flat = False
-                if sl.external >= 0:
+                if s_ext >= 0:
                     for i in range(n_cols):
                         if ext_qty[t, i] != 0.0:
                             flat = False
@@ -163,14 +178,14 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         for s in range(n_sleeves):
             state_out[t, s] = 0
 
-        # 1.-4. execution within the bar
+        # 1.-5. execution within the bar
         if pending:
-            pending = fill_pending_nb(t, not costs.fill_close, open_, high, low, close, kind, costs, guard, pend,
-                                      state, recs, kelly, sl.trend)
-            if sl.trend >= 0:
-                for i in tr.cols:
-                    if ts.entry_bar[sl.trend, i] == t and pos[sl.trend, i] != 0.0:
-                        state_out[t, sl.trend] = max(state_out[t, sl.trend], TREND_ENTERING)
+            pending = fill_pending_nb(t, not costs.fill_close, open_, high, low, close, kind, costs, guard, lev, pend,
+                                      state, recs, kelly, s_trend)
+            if s_trend >= 0:
+                for i in t_cols:
+                    if ts.entry_bar[s_trend, i] == t and pos[s_trend, i] != 0.0:
+                        state_out[t, s_trend] = max(state_out[t, s_trend], TREND_ENTERING)
         while fb < fund_bars.shape[0] and fund_bars[fb] < t:
             fb += 1  # settlements skipped by the fast path found an empty book
         if fb < fund_bars.shape[0] and fund_bars[fb] == t:
@@ -194,12 +209,41 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                         pays[k]["rate"] = rate
                         pays[k]["amount"] = amount
                         n[_P] = k + 1
-        if stops_nb(t, open_, high, low, costs, pend, state, recs, kelly, sl.trend) and sl.trend >= 0:
-            state_out[t, sl.trend] = TREND_STOPPED_OUT
+        # 3. stops, called only when the bar touches one (NaN stops compare False)
+        touched = False
+        for s in range(n_sleeves):
+            for i in range(n_cols):
+                q = pos[s, i]
+                if (q > 0.0 and low[t, i] <= stop[s, i]) or (q < 0.0 and high[t, i] >= stop[s, i]):
+                    touched = True
+        if touched and stops_nb(t, open_, high, low, kind, costs, pend, state, recs, kelly, s_trend) \
+                and s_trend >= 0:
+            state_out[t, s_trend] = TREND_STOPPED_OUT
+        # 4. liquidations, before the close fills of step 5: the bar's path ran on the book held before them
+        #    (a position bought at the close never saw the bar's low; one sold at the close did). With
+        #    fill_close False nothing is left for step 5. Called only when a sleeve's equity at the open, the
+        #    lows or the highs is below its maintenance margin (the conditions `liquidations_nb` acts on).
+        breach = False
+        for s in range(n_sleeves):
+            eq_o = eq_l = eq_h = cash[s]
+            mm_o = mm_l = mm_h = 0.0
+            for i in range(n_cols):
+                q = pos[s, i]
+                if q != 0.0:
+                    eq_o += q * open_[t, i]
+                    eq_l += q * low[t, i]
+                    eq_h += q * high[t, i]
+                    if kind[i] == 1:
+                        mm_o += abs(q) * open_[t, i]
+                        mm_l += abs(q) * low[t, i]
+                        mm_h += abs(q) * high[t, i]
+            if mm_o > 0.0 and (eq_o < mmr * mm_o or eq_l < mmr * mm_l or eq_h < mmr * mm_h):
+                breach = True
+        if breach:
+            liquidations_nb(t, open_, high, low, kind, costs, pend, state, recs, events, kelly, s_trend)
         if pending:
-            pending = fill_pending_nb(t, True, open_, high, low, close, kind, costs, guard, pend, state, recs,
-                                      kelly, sl.trend)
-        liquidations_nb(t, open_, high, low, kind, costs, pend, state, recs, events, kelly, sl.trend)
+            pending = fill_pending_nb(t, True, open_, high, low, close, kind, costs, guard, lev, pend, state, recs,
+                                      kelly, s_trend)
 
         # 6. mark to market, staking
         total = 0.0
@@ -212,13 +256,13 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             total += eq
         staked = False
         if cal[t] & CAL_DAY and co.stake_col >= 0:
-            if gi[GI_STAKE_TS] >= 0 and pos[sl.core, co.stake_col] > 0.0:
+            if pos[s_core, co.stake_col] > 0.0:
                 days = (ts_ns[t] - gi[GI_STAKE_TS]) / NS_DAY
-                amount = pos[sl.core, co.stake_col] * close[t, co.stake_col] * co.stake_rate * days
-                cash[sl.core] += amount
-                sleeve_equity[t, sl.core] += amount
+                amount = pos[s_core, co.stake_col] * close[t, co.stake_col] * co.stake_rate * days
+                cash[s_core] += amount
+                sleeve_equity[t, s_core] += amount
                 total += amount
-                add_event_nb(events, n, t, EV_STAKING, sl.core, -1, amount, np.nan)
+                add_event_nb(events, n, t, EV_STAKING, s_core, -1, amount, np.nan)
                 staked = True
             gi[GI_STAKE_TS] = ts_ns[t]
 
@@ -251,7 +295,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             for s in range(n_sleeves):
                 if level == 4 and old < 4:
                     pending = _flatten(orders, n, pend, pos, t, s) or pending
-                elif level == 4 or s == sl.trend or s == sl.tactical:
+                elif level == 4 or s == s_trend or s == s_tac:
                     for i in range(n_cols):
                         if pos[s, i] != 0.0 and pend_qty[s, i] == 0.0:
                             _place(orders, n, pend, t, s, i, -pos[s, i], REASON_BREAKER, np.nan, np.nan)
@@ -267,24 +311,29 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             snaps[gi[GI_SNAP] % snaps.shape[0]] = snav
             gi[GI_SNAP] += 1
         if n_sleeves > 1 and level < 2:
-            for s in range(n_sleeves):
-                free[s] = available_cash_nb(s, cash, pos, close[t], kind, sl.leverage[s])
-            _refresh(eq_now, cash, pos, close, t)  # after contributions
-            if sl.core >= 0 and owed[sl.core] > 0.0:
-                amount = min(owed[sl.core], free[sl.core])
+            for s in range(n_sleeves):  # equity after contributions
+                eq_now[s] = cash[s]
+                for i in range(n_cols):
+                    if pos[s, i] != 0.0:
+                        eq_now[s] += pos[s, i] * close[t, i]
+            rebalance = (cal[t] & CAL_ORCH) != 0 or drifted_nb(eq_now, weights, orc.threshold)
+            if s_core >= 0 and owed[s_core] > 0.0:
+                amount = min(owed[s_core], available_cash_nb(s_core, cash, pos, close[t], kind, lev[s_core]))
                 if amount > 0.0:  # CORE's sales have filled: pass the cash on (or forget it if no one is short)
-                    paid = pay_out_nb(events, n, t, cash, eq_now, weights, sl.core, amount)
-                    owed[sl.core] = owed[sl.core] - paid if paid > 0.0 else 0.0
-                    if owed[sl.core] < costs.min_value:
-                        owed[sl.core] = 0.0
-                    free[sl.core] -= paid
-            if cal[t] & CAL_ORCH or drifted_nb(eq_now, weights, orc.threshold):
+                    paid = pay_out_nb(events, n, t, cash, eq_now, weights, s_core, amount)
+                    owed[s_core] = owed[s_core] - paid if paid > 0.0 else 0.0
+                    if owed[s_core] < costs.min_value:
+                        owed[s_core] = 0.0
+                    rebalance = (cal[t] & CAL_ORCH) != 0 or drifted_nb(eq_now, weights, orc.threshold)
+            if rebalance:
+                for s in range(n_sleeves):
+                    free[s] = available_cash_nb(s, cash, pos, close[t], kind, lev[s])
                 if orc.rotation and gi[GI_SNAP] > orc.lookback_days:
                     then = snaps[(gi[GI_SNAP] - 1 - orc.lookback_days) % snaps.shape[0]]
-                    rotation_weights_nb(sl.weights, snav, then, orc.max_tilt, weights)
-                rebalance_sleeves_nb(events, n, t, cash, eq_now, free, weights, owed, sl.core)
-        elif sl.core >= 0:
-            owed[sl.core] = 0.0
+                    rotation_weights_nb(base_w, snav, then, orc.max_tilt, weights)
+                rebalance_sleeves_nb(events, n, t, cash, eq_now, free, weights, owed, s_core)
+        elif s_core >= 0:
+            owed[s_core] = 0.0
 
         # 9. engine decisions on the close of t
         if level < 4:
@@ -296,26 +345,26 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             smult = size_multiplier_nb(level, rk.size_l1, rk.size_l2)
             n_open = -1
             day_halt, week_halt = g[G_DAY_HALT] > 0, g[G_WEEK_HALT] > 0
-            if sl.trend >= 0 and level < 3:
-                s = sl.trend
+            if s_trend >= 0 and level < 3:
+                s = s_trend
                 eq = cash[s]
                 for i in range(n_cols):
                     eq += pos[s, i] * close[t, i]
                 gross = -1.0
                 kel = kelly_fraction_nb(kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades,
                                         rk.kelly_fraction)
-                smul = tr.params.stop_mult * (rk.stop_widen if level >= 1 else 1.0)
-                cap = min(tr.params.max_position * eq, rk.max_position_pct * total)
+                smul = t_params.stop_mult * (rk.stop_widen if level >= 1 else 1.0)
+                cap = min(t_params.max_position * eq, rk.max_position_pct * total)
                 st = state_out[t, s]
-                for i in tr.cols:
-                    flags = tr.flags[t, i]
+                for i in t_cols:
+                    flags = t_flags[t, i]
                     if pos[s, i] == 0.0:
                         if not flags & _ENTRY:
                             continue
                         if n_open < 0:
-                            n_open = _count_positions(pos, pend_qty, sl, tr, fu)
+                            n_open = _count_positions(pos, pend_qty, s_trend, t_cols, s_fund, f_spot)
                         if pretrade_check_nb(level, day_halt, week_halt, n_open, rk.max_positions,
-                                             tr.confidence[t, i], rk.min_confidence) != CHECK_OK:
+                                             t_conf[t, i], rk.min_confidence) != CHECK_OK:
                             st = max(st, TREND_NO_TRADE)
                             continue
                         if gross < 0.0:
@@ -327,8 +376,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                         hi = lo = close[t, i]  # entered at this close: the bar's extremes came before the entry
                     old_stop = stop[s, i]
                     stp, ex, q, reason, dist = trend_step_nb(
-                        pos[s, i], old_stop, extreme[s, i], close[t, i], hi, lo, tr.atr[t, i], flags, kind[i] == 1,
-                        eq, gross, cap, kel, smult, smul, tr.params)
+                        pos[s, i], old_stop, extreme[s, i], close[t, i], hi, lo, t_atr[t, i], flags, kind[i] == 1,
+                        eq, gross, cap, kel, smult, smul, t_params)
                     stop[s, i] = stp
                     extreme[s, i] = ex
                     if pos[s, i] != 0.0:
@@ -345,33 +394,39 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     elif pos[s, i] == 0.0:
                         st = max(st, TREND_NO_TRADE)  # entry condition but no size (leverage room, Kelly 0)
                 state_out[t, s] = st
-            if sl.funding >= 0:
-                s = sl.funding
+            if s_fund >= 0:
+                s = s_fund
                 eq = cash[s]
                 for i in range(n_cols):
                     eq += pos[s, i] * close[t, i]
                 st = 0
-                for k in range(fu.spot.shape[0]):
-                    a, b = fu.spot[k], fu.perp[k]
+                have_avail, avail = False, 0.0
+                for k in range(f_spot.shape[0]):
+                    a, b = f_spot[k], f_perp[k]
                     prem = close[t, b] / close[t, a] - 1.0
                     held = ts_ns[t] - ts_ns[ts.entry_bar[s, a]] if pos[s, a] != 0.0 else 0
                     may = False
-                    if pos[s, a] == 0.0 and pos[s, b] == 0.0 and fu.flags[t, k] & 1:
+                    if pos[s, a] == 0.0 and pos[s, b] == 0.0 and f_flags[t, k] & 1:
                         if n_open < 0:
-                            n_open = _count_positions(pos, pend_qty, sl, tr, fu)
+                            n_open = _count_positions(pos, pend_qty, s_trend, t_cols, s_fund, f_spot)
                         may = pretrade_check_nb(level, day_halt, week_halt, n_open, rk.max_positions, 1.0,
                                                 rk.min_confidence) == CHECK_OK
-                    act = funding_step_nb(pos[s, a], pos[s, b], fu.flags[t, k], prem, held, fu.max_hold_ns,
+                    act = funding_step_nb(pos[s, a], pos[s, b], f_flags[t, k], prem, held, fu.max_hold_ns,
                                           fu.exit_premium, may)
                     if act == FUNDING_ENTER:
-                        slot = min(eq / fu.spot.shape[0], available_cash_nb(s, cash, pos, close[t], kind,
-                                                                             fu.leverage)) * smult
+                        if not have_avail:  # free cash, less what this bar's earlier entries committed
+                            avail = available_cash_nb(s, cash, pos, close[t], kind, fu.leverage)
+                            have_avail = True
+                        slot = min(eq / f_spot.shape[0], avail) * smult
+                        slot *= 1.0 - fu.buffer  # room for the move to the fill: a spot leg cut short is
+                        #                          re-hedged on the next bar
                         px = close[t, a] * (1.0 + costs.slippage)
-                        unit = px * (1.0 + costs.taker[a]) + close[t, b] * (1.0 / fu.leverage + costs.taker[b])
+                        unit = px * (1.0 + taker[a]) + close[t, b] * (1.0 / fu.leverage + taker[b])
                         q = slot / unit
                         if q * close[t, a] >= costs.min_value:
                             _place(orders, n, pend, t, s, a, q, REASON_FUNDING_ENTRY, np.nan, np.nan)
                             _place(orders, n, pend, t, s, b, -q, REASON_FUNDING_ENTRY, np.nan, np.nan)
+                            avail -= slot
                             pending = True
                             n_open += 1
                             st = max(st, FUNDING_ENTERING)
@@ -381,8 +436,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                                 _place(orders, n, pend, t, s, i, -pos[s, i], REASON_FUNDING_EXIT, np.nan, np.nan)
                         pending = True
                         keep = ts.funding[s, b] * fu.compound if ts.funding[s, b] > 0.0 else ts.funding[s, b]
-                        if sl.tactical >= 0 and ts.funding[s, b] > 0.0:
-                            transfer_nb(events, n, cash, t, s, sl.tactical, ts.funding[s, b] - keep)
+                        if s_tac >= 0 and ts.funding[s, b] > 0.0:
+                            transfer_nb(events, n, cash, t, s, s_tac, ts.funding[s, b] - keep)
                         st = max(st, FUNDING_EXITING)
                     elif act == FUNDING_REHEDGE:
                         _place(orders, n, pend, t, s, b, -pos[s, a] - pos[s, b], REASON_FUNDING_ENTRY, np.nan,
@@ -392,25 +447,25 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     elif pos[s, a] != 0.0:
                         st = max(st, FUNDING_HEDGED)
                 state_out[t, s] = st
-            if sl.tactical >= 0 and level < 3:
-                s = sl.tactical
+            if s_tac >= 0 and level < 3:
+                s = s_tac
                 st = TAC_ACCUMULATING_CASH
                 value = 0.0
                 flat = True
-                for i in ta.cols:
+                for i in a_cols:
                     value += pos[s, i] * close[t, i]
                     flat = flat and pos[s, i] == 0.0 and pend_qty[s, i] == 0.0
                 if g[G_TAC_RETURNING] > 0.0:
                     if flat:
-                        transfer_nb(events, n, cash, t, s, sl.core if sl.core >= 0 else s,
+                        transfer_nb(events, n, cash, t, s, s_core if s_core >= 0 else s,
                                     cash[s] - g[G_TAC_RESERVE])
                         g[G_TAC_RETURNING], g[G_TAC_STAGE], g[G_TAC_COST], g[G_TAC_ARMED] = 0.0, 0.0, 0.0, 0.0
                     st = TAC_RETURNING
                 else:
                     stage0 = int(g[G_TAC_STAGE])
                     act, stage, armed = tactical_step_nb(
-                        stage0, g[G_TAC_ARMED] > 0, ta.drawdown[t], ta.fear_greed[t], ta.deep[t] != 0, value,
-                        g[G_TAC_COST], ts_ns[t] - gi[GI_TAC_TS], ta.levels, ta.fg_below, ta.profit_target,
+                        stage0, g[G_TAC_ARMED] > 0, a_dd[t], a_fg[t], a_deep[t] != 0, value,
+                        g[G_TAC_COST], ts_ns[t] - gi[GI_TAC_TS], a_levels, ta.fg_below, ta.profit_target,
                         ta.time_ns, ta.rearm)
                     g[G_TAC_ARMED] = 1.0 if armed else 0.0
                     if act == TAC_DEPLOY and pretrade_check_nb(level, day_halt, week_halt, 0, 1, 1.0,
@@ -418,14 +473,14 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                         avail = cash[s]
                         if stage0 == 0:
                             g[G_TAC_BASE] = avail
-                        amount = ta.fractions[stage - 1] * g[G_TAC_BASE] * smult
-                        if ta.all_in and stage == ta.levels.shape[0]:
+                        amount = a_fr[stage - 1] * g[G_TAC_BASE] * smult
+                        if ta.all_in and stage == a_levels.shape[0]:
                             amount = avail * smult
                         amount = min(amount, avail)
                         placed = False
-                        for k in range(ta.cols.shape[0]):
-                            i = ta.cols[k]
-                            q = ta.weights[k] * amount / (close[t, i] * (1.0 + costs.slippage) * (1.0 + costs.taker[i]))
+                        for k in range(a_cols.shape[0]):
+                            i = a_cols[k]
+                            q = a_w[k] * amount / (close[t, i] * (1.0 + costs.slippage) * (1.0 + taker[i]))
                             if q * close[t, i] >= costs.min_value:
                                 _place(orders, n, pend, t, s, i, q, REASON_TACTICAL_DEPLOY, np.nan, np.nan)
                                 placed = pending = True
@@ -436,7 +491,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                             g[G_TAC_STAGE] = stage
                             st = TAC_TRIGGER
                     elif act != TAC_HOLD and act != TAC_DEPLOY:
-                        for i in ta.cols:
+                        for i in a_cols:
                             if pos[s, i] != 0.0:
                                 _place(orders, n, pend, t, s, i, -pos[s, i], REASON_TACTICAL_EXIT, np.nan, np.nan)
                         pending = True
@@ -448,14 +503,14 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     elif armed:
                         st = TAC_MONITORING
                 state_out[t, s] = st
-            if sl.core >= 0:
-                s = sl.core
-                m = co.cols.shape[0]
+            if s_core >= 0:
+                s = s_core
+                m = c_cols.shape[0]
                 eq = cash[s]
                 for i in range(n_cols):
                     eq += pos[s, i] * close[t, i]
                 for k in range(m):
-                    i = co.cols[k]
+                    i = c_cols[k]
                     prices[k] = close[t, i]
                     vals[k] = pos[s, i] * close[t, i]
                 if cal[t] & CAL_CORE:
@@ -466,14 +521,14 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                             g[G_CORE_DUE] = 1.0
                     gi[GI_CORE_OID] = -1
                 rebalance = (g[G_CORE_DUE] > 0 or owed[s] > 0.0
-                             or core_drifted_nb(vals, co.weights, co.threshold))
+                             or core_drifted_nb(vals, c_w, co.threshold))
                 accumulate = cash[s] - owed[s] > co.accumulate * eq
                 st = CORE_ACCUMULATING if g[G_CORE_STARTED] > 0 else CORE_INITIALIZING
                 if staked:
                     st = CORE_EARN_OPTIMIZING
                 if rebalance or accumulate:
-                    fee = costs.maker[co.cols[0]] if co.limit else costs.taker[co.cols[0]] + costs.slippage
-                    count = core_orders_nb(vals, prices, co.weights, eq, owed[s], cash[s], fee, rebalance,
+                    fee = maker[c_cols[0]] if co.limit else taker[c_cols[0]] + costs.slippage
+                    count = core_orders_nb(vals, prices, c_w, eq, owed[s], cash[s], fee, rebalance,
                                            costs.min_value, qtys)
                     if rebalance:
                         g[G_CORE_DUE] = 0.0
@@ -481,7 +536,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     turnover = 0.0
                     for k in range(m):
                         if qtys[k] != 0.0:
-                            i = co.cols[k]
+                            i = c_cols[k]
                             _place(orders, n, pend, t, s, i, qtys[k],
                                    REASON_REBALANCE if rebalance else REASON_ACCUMULATE,
                                    close[t, i] if co.limit else np.nan, np.nan)
@@ -496,8 +551,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         else:
             for s in range(n_sleeves):
                 state_out[t, s] = HALTED
-        if sl.external >= 0:
-            s = sl.external
+        if s_ext >= 0:
+            s = s_ext
             for i in range(n_cols):
                 q = ext_qty[t, i]
                 if q != 0.0 and np.isfinite(q) and level < 4:
@@ -517,16 +572,6 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         g[G_EQ_PREV] = tot
         t += 1
     n[_FB] = fb
-
-
-@njit(cache=True)
-def _refresh(eq_now, cash, pos, close, t):
-    for s in range(pos.shape[0]):
-        eq = cash[s]
-        for i in range(pos.shape[1]):
-            if pos[s, i] != 0.0:
-                eq += pos[s, i] * close[t, i]
-        eq_now[s] = eq
 
 
 @njit(cache=True)
@@ -565,6 +610,7 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     g[G_TAC_ARMED] = 1.0
     gi = np.full(GI_SIZE, -1, dtype=np.int64)
     gi[GI_SNAP] = 0
+    gi[GI_STAKE_TS] = mk[6][0]  # staking accrues from the first bar
     fund_bars = np.flatnonzero((funding != 0.0).sum(axis=1))
     # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would cost
     # reference counting on every bar). A bar writes at most a few records per sleeve and instrument.

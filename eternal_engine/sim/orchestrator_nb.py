@@ -31,7 +31,7 @@ def allocate_contribution_nb(events, n, t, cash, equity, weights, amount):
             add_event_nb(events, n, t, EV_CONTRIBUTION, s, -1, give, np.nan)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def drifted_nb(equity, weights, threshold):
     total = equity.sum()
     if not total > 0.0:
@@ -82,10 +82,11 @@ def rebalance_sleeves_nb(events, n, t, cash, equity, free, weights, owed, owing_
     add_event_nb(events, n, t, EV_SLEEVE_REBALANCE, -1, -1, moved, np.nan)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # a wiped-out sleeve (NAV 0) gives inf/NaN, not ZeroDivisionError
 def rotation_weights_nb(base, nav_now, nav_then, max_tilt, out):
     """Targets tilted towards the sleeves with the better trailing time-weighted return: each weight moves by
-    ``clip(r_s - mean(r), -max_tilt, max_tilt)`` of itself, then all are renormalised to sum to 1."""
+    ``clip(r_s - mean(r), -max_tilt, max_tilt)`` of itself, then all are renormalised to sum to 1. An undefined
+    return (a sleeve whose NAV was 0) turns the tilt off (the base weights apply)."""
     k = base.shape[0]
     mean = 0.0
     for s in range(k):
@@ -94,9 +95,8 @@ def rotation_weights_nb(base, nav_now, nav_then, max_tilt, out):
     total = 0.0
     for s in range(k):
         r = nav_now[s] / nav_then[s] - 1.0
-        tilt = min(max(r - mean, -max_tilt), max_tilt)
-        if not np.isfinite(tilt):
-            tilt = 0.0
+        tilt = r - mean
+        tilt = min(max(tilt, -max_tilt), max_tilt) if np.isfinite(tilt) else 0.0
         out[s] = base[s] * (1.0 + tilt)
         total += out[s]
     for s in range(k):
