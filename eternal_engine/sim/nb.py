@@ -152,16 +152,23 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     flat = flat and pos[s, i] == 0.0
+            halted = g[G_LEVEL] == 4
+            # entries are impossible while halted, or once TREND's Kelly estimate is 0 (it only changes when
+            # a trade closes, and none can while flat): those bars stay on the fast path
+            blocked = halted or (s_trend >= 0 and kelly_fraction_nb(
+                kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades, rk.kelly_fraction) == 0.0)
             while flat and t < t_end:
                 if cal[t] & CAL_DCA:
                     flat = False
-                if (g[G_LEVEL] == 4 and rk.breaker.reset_mode == RESET_COOLDOWN
+                if (halted and rk.breaker.reset_mode == RESET_COOLDOWN
                         and ts_ns[t] - gi[GI_HALTED] >= rk.breaker.cooldown_ns):
                     flat = False  # the L4 cooldown ends on this bar: the breaker must see it
+                signal = False
                 if s_trend >= 0:
                     for i in t_cols:
                         if t_flags[t, i] & _ENTRY:
-                            flat = False
+                            signal = True
+                            flat = flat and blocked
                 if s_ext >= 0:
                     for i in range(n_cols):
                         if ext_qty[t, i] != 0.0:
@@ -169,7 +176,9 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 if flat:
                     for s in range(n_sleeves):
                         sleeve_equity[t, s] = cash[s]
-                        state_out[t, s] = HALTED if g[G_LEVEL] == 4 else 0
+                        state_out[t, s] = HALTED if halted else 0
+                    if signal and not halted:
+                        state_out[t, s_trend] = TREND_NO_TRADE
                     level_out[t] = g[G_LEVEL]
                     t += 1
             if t == t_end:
