@@ -81,7 +81,7 @@ class TacticalConfig:
     profit_target: float = 1.0
     time_limit_days: float = 365.0
     signal_symbol: str = "BTC-SPOT"  # its drawdown from the all-time high triggers deployments
-    funding_symbol: str = "BTC-PERP"  # its funding rate gives the deeply-negative-funding trigger
+    funding_symbol: str = "BTC-PERP"  # its funding rate gives the deeply-negative-funding trigger ("" = off)
     rearm_drawdown: float = 0.25  # after an exit, triggers re-arm once the drawdown is back below this
 
 

@@ -32,6 +32,11 @@ def test_backtest_on_sample_prints_stats_and_writes_report(tmp_path):
     assert "running the backtest" in out.stderr  # progress goes to stderr
     html = report.read_text()
     assert "Configuration" in html and "Trades (" in html and "config_hash" in html
+    ours = html[html.index('<div id="eternal-engine-sections">'):]
+    for heading in ("P&amp;L attribution by sleeve", "Equity by sleeve", "Drawdown and circuit breaker",
+                    "Allocation over time", "Funding income", "Events (counts)", "Engine states"):
+        assert f"<h2>{heading}" in ours, heading
+    assert ours.count("<svg") == 4  # the four portfolio figures, inline
 
 
 def test_window_and_synthetic_data(tmp_path, capsys):

@@ -127,12 +127,14 @@ def tactical_inputs(market, config, on: bool, fear_greed=None) -> TacticalIn:
         from eternal_engine.engines.tactical import align_asof
 
         fg = align_asof(fear_greed, market.index)
-    if tc.funding_symbol in market.symbols:
+    if not tc.funding_symbol:  # "" turns the funding trigger off
+        deep = np.zeros(n, dtype=np.uint8)
+    elif tc.funding_symbol in market.symbols:
         perp = np.array([market.symbols.index(tc.funding_symbol)], dtype=np.int64)
         deep = _flags(market, perp, np.inf, 1, tc.funding_below_8h, tc.funding_days)[:, 0] & F_DEEP_NEGATIVE
     else:
         raise ConfigError(f"tactical.funding_symbol needs {tc.funding_symbol!r}, which the data does not have; "
-                          f"available perps: {list(market.perps)}")
+                          f"available perps: {list(market.perps)} (set it to '' to turn the funding trigger off)")
     return TacticalIn(cols, np.array([tc.weights[k] for k in names]), dd, fg, np.ascontiguousarray(deep),
                       np.array(tc.drawdown_levels), np.array(tc.deploy_fractions), float(tc.fear_greed_below),
                       float(tc.profit_target), int(tc.time_limit_days * NS_DAY), float(tc.rearm_drawdown),
