@@ -82,7 +82,7 @@ class BacktestResult:
         from eternal_engine.engines.core_nb import CORE_STATE_NAMES
         from eternal_engine.engines.funding_nb import FUNDING_STATE_NAMES
         from eternal_engine.engines.tactical_nb import TACTICAL_STATE_NAMES
-        from eternal_engine.sim.nb import HALTED, TREND_STATE_NAMES
+        from eternal_engine.sim.state import HALTED, TREND_STATE_NAMES
 
         names = {"core_hodl": CORE_STATE_NAMES, "trend": TREND_STATE_NAMES, "funding": FUNDING_STATE_NAMES,
                  "tactical": TACTICAL_STATE_NAMES, "external": ("EXTERNAL",)}

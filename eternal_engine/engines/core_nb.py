@@ -5,7 +5,6 @@ threshold, the calendar fallback is due, or the orchestrator asked the sleeve to
 ``weight x (equity - owed)`` per asset, or *accumulates*: idle cash above ``accumulate_threshold`` of the sleeve
 buys the assets furthest below target (never selling). Buys are sized net of the fee so cash stays >= 0.
 """
-import numpy as np
 from numba import njit
 
 CORE_INITIALIZING, CORE_ACCUMULATING, CORE_REBALANCING, CORE_EARN_OPTIMIZING = 0, 1, 2, 3

@@ -8,7 +8,9 @@ import numpy as np
 from numba import njit
 
 from eternal_engine.risk.sizing_nb import kelly_update_nb
-from eternal_engine.sim.records import EV_TRANSFER, STATUS_UNFILLED
+from eternal_engine.sim.records import (
+    EV_TRANSFER, ORDER_LIMIT, ORDER_MARKET, REASON_BREAKER, STATUS_CANCELLED, STATUS_UNFILLED,
+)
 
 # record counters in ``n``; _FB: next entry of the funding-bar list
 _O, _F, _P, _T, _E, _FB = 0, 1, 2, 3, 4, 5
@@ -132,3 +134,30 @@ def transfer_nb(events, n, cash, t, src, dst, amount):
         cash[src] -= amount
         cash[dst] += amount
         add_event_nb(events, n, t, EV_TRANSFER, src, dst, amount, np.nan)
+
+
+@njit(cache=True)
+def place_nb(orders, n, pend, t, s, i, q, reason, limit, dist):
+    """Record an order and make it pending for the next bar (limit orders when ``limit`` is finite)."""
+    pend_qty, pend_id, pend_reason, pend_dist, pend_limit = pend
+    pend_id[s, i] = add_order_nb(orders, n, t, s, i, q, ORDER_LIMIT if np.isfinite(limit) else ORDER_MARKET,
+                                 reason, limit)
+    pend_qty[s, i] = q
+    pend_reason[s, i] = reason
+    pend_dist[s, i] = dist
+    pend_limit[s, i] = limit
+
+
+@njit(cache=True)
+def flatten_nb(orders, n, pend, pos, t, s):
+    """Market orders closing every position of sleeve ``s`` (pending orders cancelled first)."""
+    pend_qty, pend_id = pend[0], pend[1]
+    placed = False
+    for i in range(pos.shape[1]):
+        if pend_qty[s, i] != 0.0:
+            orders[pend_id[s, i]]["status"] = STATUS_CANCELLED
+            pend_qty[s, i] = 0.0
+        if pos[s, i] != 0.0:
+            place_nb(orders, n, pend, t, s, i, -pos[s, i], REASON_BREAKER, np.nan, np.nan)
+            placed = True
+    return placed

@@ -1,5 +1,4 @@
 """Per-bar calendar bits from UTC timestamps (civil dates by Howard Hinnant's days-from-civil inverse)."""
-import numpy as np
 from numba import njit
 
 NS_DAY = 86_400_000_000_000
@@ -35,7 +34,7 @@ def calendar_nb(ts_ns, core_period, orch_period, dca_day, out):
     4 of a new orchestrator period (PERIOD_* codes, NONE = never), 8 the first bar on or after ``dca_day`` of
     each month (``dca_day`` 0: never). The first bar never carries a bit."""
     n = ts_ns.shape[0]
-    prev_day = prev_core = prev_orch = prev_month = paid_month = -(1 << 62)
+    prev_day = prev_core = prev_orch = paid_month = -(1 << 62)
     for t in range(n):
         day = ts_ns[t] // NS_DAY
         bits = 0
@@ -54,6 +53,6 @@ def calendar_nb(ts_ns, core_period, orch_period, dca_day, out):
                 paid_month = month
                 if t > 0:
                     bits |= 8
-            prev_day, prev_core, prev_orch, prev_month = day, pc, po, month
+            prev_day, prev_core, prev_orch = day, pc, po
         out[t] = bits
     return out

@@ -9,7 +9,6 @@ scenario is liquidated at the first point of the straight path from the open to 
 paying the liquidation fee on the perp notional. Any negative balance left is covered by the insurance fund,
 as on Bybit, and recorded.
 """
-import numpy as np
 from numba import njit
 
 
