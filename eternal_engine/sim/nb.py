@@ -117,6 +117,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         for i in range(n_cols):
             pending = pending or pend_qty[s, i] != 0.0
     fb = n[_FB]
+    bp = rk.breaker
     t = t_start
     while t < t_end:
         # 0. fast path (TREND-only and replay runs): an empty book with nothing pending changes nothing but
@@ -258,7 +259,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 snav[s] *= sleeve_equity[t, s] / eq_end[s]
         old = level
         level, g[G_PEAK], gi[GI_HALTED], ev = breaker_update_nb(level, g[G_PEAK], gi[GI_HALTED], g[G_NAV],
-                                                              ts_ns[t], rk.breaker)
+                                                              ts_ns[t], bp)
         if ev != EV_NONE:
             kind_ev = EV_BREAKER_UP if ev == EV_UP else EV_BREAKER_DOWN if ev == EV_DOWN else (
                 EVR_HALT if ev == EV_HALT else EVR_RESET)
@@ -267,7 +268,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         level_out[t] = level
         (gi[GI_DAY], gi[GI_WEEK], g[G_DAY_ANCHOR], g[G_WEEK_ANCHOR], day_halt, week_halt, ev
          ) = loss_limits_update_nb(gi[GI_DAY], gi[GI_WEEK], g[G_DAY_ANCHOR], g[G_WEEK_ANCHOR], g[G_DAY_HALT] > 0,
-                                   g[G_WEEK_HALT] > 0, nav_prev, g[G_NAV], ts_ns[t], rk.breaker)
+                                   g[G_WEEK_HALT] > 0, nav_prev, g[G_NAV], ts_ns[t], bp)
         if ev == EV_DAILY or (ev == EV_WEEKLY and day_halt and not g[G_DAY_HALT] > 0):
             add_event_nb(events, n, t, EV_DAILY_LIMIT, -1, -1, np.nan, 1.0 - g[G_NAV] / g[G_DAY_ANCHOR])
         if ev == EV_WEEKLY:
@@ -334,8 +335,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 for i in range(n_cols):
                     eq += pos[s, i] * close[t, i]
                 gross = -1.0
-                kel = kelly_fraction_nb(kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades,
-                                        rk.kelly_fraction)
+                kel = np.nan  # set with gross, before the first entry (exits do not use it)
                 smul = t_params.stop_mult * (rk.stop_widen if level >= 1 else 1.0)
                 cap = min(t_params.max_position * eq, rk.max_position_pct * total)
                 st = state_out[t, s]
@@ -350,10 +350,12 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                                              t_conf[t, i], rk.min_confidence) != CHECK_OK:
                             st = max(st, TREND_NO_TRADE)
                             continue
-                        if gross < 0.0:
+                        if gross < 0.0:  # first entry candidate of the bar: leverage used, Kelly estimate
                             gross = 0.0
                             for j in range(n_cols):
                                 gross += abs(pos[s, j]) * close[t, j]
+                            kel = kelly_fraction_nb(kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades,
+                                                    rk.kelly_fraction)
                     hi, lo = high[t, i], low[t, i]
                     if costs.fill_close and ts.entry_bar[s, i] == t:
                         hi = lo = close[t, i]  # entered at this close: the bar's extremes came before the entry
