@@ -40,20 +40,22 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as _dt
 import gc
 import inspect
 import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # benchmarks/, for _common (already there when run as a script)
+    sys.path.insert(0, _HERE)
+
+from _common import (  # noqa: E402  (_common also puts the repository on sys.path)
+    FIELDS, WHOLE, add_child_args, add_output_args, best_of_pair, breakdown_lines, emit, kernel_seconds, log,
+    machine_info, make_parser, memory_child, parse_args, pipeline_rss, ratio, save_arrays, spy, status_mb,
+    time_sink, versions_text, write_json)
 
 # (label, years, freq, time goal in seconds for backtest() + stats(), memory goal in MiB or None)
 DATASETS = {
@@ -61,7 +63,6 @@ DATASETS = {
     "quick": [("2 years hourly", 2.0, "1h", 0.5, None), ("3 months of minutes", 0.25, "1min", 3.0, 2048.0)],
 }
 WARM_BARS = 20_000  # size of the warm-up input in the memory children (compiles / loads every Numba function)
-FIELDS = ("open", "high", "low", "close", "volume", "funding")
 # simulate_nb's arguments that it writes to: the trade state (copied before each replay) and the outputs
 # (allocated afresh before each replay, as `sim.simulate` does; their page faults are part of the timed call)
 STATE_ARGS = ("ts",)
@@ -69,12 +70,6 @@ OUTPUT_ARGS = ("sleeve_equity", "level_out", "state_out", "orders", "fills", "pa
 
 
 # ----------------------------------------------------------------------------------------------- set-up
-def child_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
 def make_market(years: float, freq: str):
     import eternal_engine as ee
 
@@ -138,26 +133,6 @@ def vbt_pipeline(close_df, size_df, c, freq):
     return pf.sharpe_ratio(), pf.total_return(), pf.max_drawdown()
 
 
-@contextlib.contextmanager
-def spy(module, name: str, on_call):
-    """Replace ``module.name`` while the block runs by a wrapper that calls ``on_call(args, seconds)`` before
-    (``seconds=None``) and after the real call."""
-    real = getattr(module, name)
-
-    def wrapper(*args, **kwargs):
-        on_call(args, None)
-        t0 = time.perf_counter()
-        out = real(*args, **kwargs)
-        on_call(args, time.perf_counter() - t0)
-        return out
-
-    setattr(module, name, wrapper)
-    try:
-        yield
-    finally:
-        setattr(module, name, real)
-
-
 def sim_arg_names() -> list[str]:
     from eternal_engine.sim.nb import simulate_nb
 
@@ -208,32 +183,12 @@ def replay_args(captured: dict) -> tuple:
 
 
 # ----------------------------------------------------------------------------------------------- timing
-def best_of_pair(fn_a, fn_b, reps: int, setup_a=None) -> tuple[float, float]:
-    """Best of ``reps`` for two functions, runs interleaved (a, b, a, b, ...) after one warm-up call of each."""
-    fn_a(setup_a() if setup_a else None)
-    fn_b(None)
-    best_a = best_b = float("inf")
-    for _ in range(reps):
-        arg = setup_a() if setup_a else None
-        t0 = time.perf_counter()
-        fn_a(arg)
-        best_a = min(best_a, time.perf_counter() - t0)
-        del arg
-        t0 = time.perf_counter()
-        fn_b(None)
-        best_b = min(best_b, time.perf_counter() - t0)
-    return best_a, best_b
-
-
 def vbt_kernel_seconds(close_df, size_df, c, freq, reps) -> float:
     """Best time spent inside ``vectorbt.portfolio.dispatch.simulate_from_orders`` during ``from_orders``."""
     from vectorbt.portfolio import dispatch
 
-    spent = []
-    with spy(dispatch, "simulate_from_orders", lambda args, s: spent.append(s) if s is not None else None):
-        for _ in range(reps + 1):
-            vbt_from_orders(close_df, size_df, c, freq)
-    return min(spent[1:])
+    return kernel_seconds(dispatch, "simulate_from_orders", lambda: vbt_from_orders(close_df, size_df, c, freq),
+                          reps)
 
 
 BUILDERS = ("trend_inputs", "core_inputs", "funding_inputs", "tactical_inputs", "calendar")
@@ -249,22 +204,15 @@ def breakdown(market, reps) -> dict:
 
     names = [f"sim.build.{b}" for b in BUILDERS] + [
         "simulate_nb: the bar loop", "rest of backtest(): config, other inputs, BacktestResult",
-        "stats()", "whole: backtest() + stats()"]
+        "stats()", WHOLE]
     best = dict.fromkeys(names, float("inf"))
     ours_pipeline(market)  # warm
     for _ in range(reps):
         spent = dict.fromkeys(BUILDERS + ("sim",), 0.0)
-
-        def sink(key):
-            def on_call(args, seconds):
-                if seconds is not None:
-                    spent[key] += seconds
-            return on_call
-
         with contextlib.ExitStack() as stack:
             for b in BUILDERS:
-                stack.enter_context(spy(build, b, sink(b)))
-            stack.enter_context(spy(sim_nb, "simulate_nb", sink("sim")))
+                stack.enter_context(spy(build, b, time_sink(spent, b)))
+            stack.enter_context(spy(sim_nb, "simulate_nb", time_sink(spent, "sim")))
             t0 = time.perf_counter()
             res = ours_backtest(market)
             t1 = time.perf_counter()
@@ -278,30 +226,8 @@ def breakdown(market, reps) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- memory (child)
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
 def save_data(market, directory):
-    import numpy as np
-
-    a = market.arrays
-    np.save(os.path.join(directory, "ts_ns.npy"), a.ts_ns)
-    for f in FIELDS:
-        np.save(os.path.join(directory, f + ".npy"), getattr(a, f))
+    save_arrays(market, directory)
     with open(os.path.join(directory, "meta.json"), "w") as f:
         json.dump({"symbols": list(market.symbols)}, f)
 
@@ -319,12 +245,12 @@ def child_memory(pipeline: str, directory: str, freq: str) -> dict:
         from eternal_engine.sim import nb as _  # noqa: F401  (imports Numba before the "before data" reading)
 
         gc.collect()
-        before_data = _status_mb("VmRSS")
+        before_data = status_mb("VmRSS")
         arr = {f: np.load(os.path.join(directory, f + ".npy")) for f in ("ts_ns",) + FIELDS}
         index = pd.DatetimeIndex(arr.pop("ts_ns"), tz="UTC")
         market = MarketData(index, meta["symbols"], *(arr.pop(f) for f in FIELDS), freq=freq)
         gc.collect()
-        data_mb = _status_mb("VmRSS") - before_data
+        data_mb = status_mb("VmRSS") - before_data
         data_bytes = sum(x.nbytes for x in market.arrays) + market.index.nbytes
         small = market.slice(None, market.index[min(WARM_BARS, len(market)) - 1])
         ours_pipeline(small)
@@ -334,12 +260,12 @@ def child_memory(pipeline: str, directory: str, freq: str) -> dict:
         import vectorbt  # noqa: F401
 
         gc.collect()
-        before_data = _status_mb("VmRSS")
+        before_data = status_mb("VmRSS")
         ts = np.load(os.path.join(directory, "ts_ns.npy"))
         close_df, size_df = vbt_inputs(ts, np.load(os.path.join(directory, "close.npy")), meta["symbols"])
         del ts
         gc.collect()
-        data_mb = _status_mb("VmRSS") - before_data
+        data_mb = status_mb("VmRSS") - before_data
         data_bytes = close_df.values.nbytes + size_df.values.nbytes + close_df.index.nbytes
         kind = np.array([1 if s.endswith("-PERP") else 0 for s in meta["symbols"]])
         from eternal_engine import Config
@@ -350,30 +276,16 @@ def child_memory(pipeline: str, directory: str, freq: str) -> dict:
         k = min(WARM_BARS, len(close_df))
         vbt_pipeline(close_df.iloc[:k].copy(), size_df.iloc[:k].copy(), c, freq)
         run = lambda: vbt_pipeline(close_df, size_df, c, freq)  # noqa: E731
-    gc.collect()
-    baseline = _status_mb("VmRSS")
-    hwm_setup = _status_mb("VmHWM")
-    reset = _reset_hwm()
-    out = run()
-    hwm = _status_mb("VmHWM")
-    del out
-    return {"data_mb": data_mb, "data_nbytes_mb": data_bytes / 2**20, "baseline_mb": baseline,
-            "setup_peak_mb": hwm_setup, "pipeline_peak_mb": hwm, "hwm_reset": reset, "delta_mb": hwm - baseline,
-            "process_peak_mb": max(hwm_setup, hwm), "after_mb": _status_mb("VmRSS")}
+    return {"data_mb": data_mb, "data_nbytes_mb": data_bytes / 2**20, **pipeline_rss(run)}
 
 
 def rss() -> str:
     """This process's RSS and peak RSS, for the progress log."""
-    return f" [parent RSS {_status_mb('VmRSS'):,.0f} MiB, peak {_status_mb('VmHWM'):,.0f} MiB]"
+    return f" [parent RSS {status_mb('VmRSS'):,.0f} MiB, peak {status_mb('VmHWM'):,.0f} MiB]"
 
 
 def memory(pipeline: str, directory: str, freq: str) -> dict:
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "memory", "--pipeline", pipeline,
-                           "--data-dir", directory, "--freq", freq], capture_output=True, text=True,
-                          env=child_env())
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory child {pipeline} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return memory_child(__file__, pipeline, directory, "--freq", freq)
 
 
 # ----------------------------------------------------------------------------------------------- one data set
@@ -445,7 +357,7 @@ def measure(label: str, years: float, freq: str, reps: int, log, first: bool) ->
     log(f"[{label}] whole: ours backtest+stats {r['whole_ours_s']:.3f} s (backtest() alone "
         f"{r['backtest_only_s']:.3f} s), vectorbt {r['whole_vbt_s']:.3f} s{rss()}")
     r["breakdown"] = breakdown(market, reps)
-    r["parent_peak_mb"] = _status_mb("VmHWM")
+    r["parent_peak_mb"] = status_mb("VmHWM")
 
     # --- peak memory, each pipeline in a fresh child
     with tempfile.TemporaryDirectory(prefix="ee-bench-portfolio-") as tmp:
@@ -460,39 +372,6 @@ def measure(label: str, years: float, freq: str, reps: int, log, first: bool) ->
 
 
 # ----------------------------------------------------------------------------------------------- report
-def machine_info() -> dict:
-    import numba
-    import numpy
-    import pandas
-
-    try:
-        import vectorbt
-
-        vbt_version, engine = vectorbt.__version__, vectorbt.settings["engine"]
-    except Exception as e:  # noqa: BLE001
-        vbt_version, engine = f"unavailable ({e})", "-"
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "cores": os.cpu_count(), "loadavg": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "python": platform.python_version(), "numba": numba.__version__, "numpy": numpy.__version__,
-        "pandas": pandas.__version__, "vectorbt": vbt_version, "vectorbt_engine": engine,
-        "platform": platform.platform(),
-    }
-
-
-def _ratio(vbt: float, ours: float) -> str:
-    return f"{vbt / ours:.2f}×" if ours > 0 else "-"
-
-
 def _met(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
@@ -503,8 +382,7 @@ def render(info: dict, results: list[dict], args) -> str:
     p = Config().portfolio
     L = [f"### Four-engine portfolio vs vectorbt `from_orders` — {info['date']}", ""]
     L.append(f"Machine: {info['cpu']}, {info['cores']} cores, load average {info['loadavg']} at start; "
-             f"{info['platform']}. Python {info['python']}, numba {info['numba']}, numpy {info['numpy']}, "
-             f"pandas {info['pandas']}, vectorbt {info['vectorbt']} (engine: {info['vectorbt_engine']}).")
+             f"{info['platform']}. " + versions_text(info))
     L.append("")
     L.append(f"Ours: `backtest(market)` with the default config — CORE-HODL, TREND, FUNDING and TACTICAL sleeves, "
              f"monthly DCA of {p.dca_amount:,.0f}, breaker governance — on `synthetic(years, freq, seed=0)` "
@@ -521,12 +399,12 @@ def render(info: dict, results: list[dict], args) -> str:
         nb = f"{n:,} × {r['columns']} ({r['label']})"
         so, sv, sk = r["sim_ours_s"], r["sim_vbt_s"], r["vbt_kernel_s"]
         L.append(f"| sim step, s (`simulate_nb` vs `from_orders`) | {nb} | {so:.4f} ({so / n * 1e9:.0f} ns/bar) | "
-                 f"{sv:.4f} ({sv / n * 1e9:.0f} ns/bar) | {_ratio(sv, so)} | (info) |")
+                 f"{sv:.4f} ({sv / n * 1e9:.0f} ns/bar) | {ratio(sv, so)} | (info) |")
         L.append(f"| ↳ vectorbt's Numba kernel alone (`dispatch.simulate_from_orders`), s | {nb} | {so:.4f} | "
-                 f"{sk:.4f} | {_ratio(sk, so)} | (info) |")
+                 f"{sk:.4f} | {ratio(sk, so)} | (info) |")
         wo, wv = r["whole_ours_s"], r["whole_vbt_s"]
         L.append(f"| **whole backtest, s** (`backtest()` + `stats()` vs `from_orders` + 3 metrics) | {nb} | "
-                 f"{wo:.3f} | {wv:.3f} | {_ratio(wv, wo)} | < {r['goal_s']:g} s: {_met(wo < r['goal_s'])} |")
+                 f"{wo:.3f} | {wv:.3f} | {ratio(wv, wo)} | < {r['goal_s']:g} s: {_met(wo < r['goal_s'])} |")
         bo = r["backtest_only_s"]
         L.append(f"| ↳ `backtest()` alone, s (best over the same runs) | {nb} | {bo:.3f} | | | (info) |")
         mo, mv = r["mem_ours"], r["mem_vbt"]
@@ -534,17 +412,17 @@ def render(info: dict, results: list[dict], args) -> str:
             "lifetime peak RSS − RSS before the pipeline (high-water mark could not be reset)"
         goal = f"< {r['goal_mb']:g} MiB: {_met(mo['delta_mb'] < r['goal_mb'])}" if r["goal_mb"] else "(info)"
         L.append(f"| **peak memory, MiB** ({lab}) | {nb} | {mo['delta_mb']:.0f} | {mv['delta_mb']:.0f} | "
-                 f"{_ratio(mv['delta_mb'], mo['delta_mb'])} | {goal} |")
+                 f"{ratio(mv['delta_mb'], mo['delta_mb'])} | {goal} |")
         L.append(f"| ↳ RSS of the loaded input data, MiB (ours: OHLCV + funding, 6 arrays of bars × 6 float64, "
                  f"+ index; vectorbt: close + target-percent frames) | {nb} | {mo['data_mb']:.0f} "
                  f"({mo['data_nbytes_mb']:.0f} in arrays) | {mv['data_mb']:.0f} ({mv['data_nbytes_mb']:.0f} in "
                  f"arrays) | | (info) |")
         L.append(f"| ↳ data + pipeline peak, MiB (the two rows above added) | {nb} | "
                  f"{mo['data_mb'] + mo['delta_mb']:.0f} | {mv['data_mb'] + mv['delta_mb']:.0f} | "
-                 f"{_ratio(mv['data_mb'] + mv['delta_mb'], mo['data_mb'] + mo['delta_mb'])} | (info) |")
+                 f"{ratio(mv['data_mb'] + mv['delta_mb'], mo['data_mb'] + mo['delta_mb'])} | (info) |")
         L.append(f"| ↳ lifetime peak RSS of the child, MiB (interpreter + imports + data + warm-up + pipeline) | "
                  f"{nb} | {mo['process_peak_mb']:.0f} | {mv['process_peak_mb']:.0f} | "
-                 f"{_ratio(mv['process_peak_mb'], mo['process_peak_mb'])} | (info) |")
+                 f"{ratio(mv['process_peak_mb'], mo['process_peak_mb'])} | (info) |")
     r0 = results[0]
     L.append(f"| first `backtest()` in the process, s (imports done; Numba cache load or compile; {r0['label']}) | "
              f"{r0['bars']:,} × {r0['columns']} | {r0['first_backtest_s']:.2f} | | | (info) |")
@@ -566,45 +444,22 @@ def render(info: dict, results: list[dict], args) -> str:
                  f"{r['vbt_final_value']:,.0f}. The `simulate_nb` replay {match} `backtest()`'s equity.")
     L.append("")
     for r in results:
-        b = r["breakdown"]
-        whole = b["whole: backtest() + stats()"]
-        parts = {k: v for k, v in b.items() if not k.startswith("whole")}
-        tot = sum(parts.values())
-        L.append(f"Where our whole backtest spends its time, {r['label']} ({r['bars']:,} bars; best of {args.reps} "
-                 f"per stage; stages sum to {tot:.3f} s, whole run {whole:.3f} s):")
-        L.append("")
-        L.append("| stage | s | share |")
-        L.append("|---|---:|---:|")
-        for k, v in parts.items():
-            L.append(f"| {k} | {v:.4f} | {v / tot:.0%} |")
-        L.append("")
+        L += breakdown_lines(r["breakdown"], f"{r['label']} ({r['bars']:,} bars; ", args.reps)
     return "\n".join(L)
 
 
 # ----------------------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = make_parser(__doc__)
     ap.add_argument("--quick", action="store_true", help="2 years hourly + 3 months of minutes (smoke run)")
-    ap.add_argument("--reps", type=int, default=5, help="timed repetitions after the warm-up (>= 3; default 5)")
-    ap.add_argument("--markdown-out", metavar="FILE", help="also write the Markdown tables to FILE")
-    ap.add_argument("--json-out", metavar="FILE", help="also write the raw measurements as JSON")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--pipeline", help=argparse.SUPPRESS)
-    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    add_output_args(ap)
+    add_child_args(ap)
     ap.add_argument("--freq", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-
-    if args.child == "memory":
-        print(json.dumps(child_memory(args.pipeline, args.data_dir, args.freq)))
+    args = parse_args(ap, argv, lambda a: child_memory(a.pipeline, a.data_dir, a.freq))
+    if args is None:  # a memory child: done
         return 0
-    if args.reps < 3:
-        ap.error("--reps must be at least 3")
 
-    def log(msg):
-        print(msg, file=sys.stderr, flush=True)
-
-    info = machine_info()
+    info = machine_info(usable_cores=False)
     log(f"machine: {info}")
     results = []
     for k, (label, years, freq, goal_s, goal_mb) in enumerate(DATASETS["quick" if args.quick else "full"]):
@@ -612,14 +467,9 @@ def main(argv=None) -> int:
         r["goal_s"], r["goal_mb"] = goal_s, goal_mb
         results.append(r)
         if args.json_out:  # after every data set, so that a long run that fails later keeps what it measured
-            with open(args.json_out, "w") as f:
-                json.dump({"machine": info, "results": results}, f, indent=2, default=str)
+            write_json(args.json_out, {"machine": info, "results": results})
         gc.collect()
-    table = render(info, results, args)
-    print(table)
-    if args.markdown_out:
-        with open(args.markdown_out, "w") as f:
-            f.write(table + "\n")
+    emit(render(info, results, args), args.markdown_out)
     return 0
 
 

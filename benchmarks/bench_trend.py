@@ -34,21 +34,21 @@ with pandas 3 and is reported on separate, informational rows (see the README).
 """
 from __future__ import annotations
 
-import argparse
-import contextlib
-import datetime as _dt
 import gc
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if _HERE not in sys.path:  # benchmarks/, for _common (already there when run as a script)
+    sys.path.insert(0, _HERE)
+
+from _common import (  # noqa: E402  (_common also puts the repository on sys.path)
+    FIELDS, add_child_args, add_output_args, best_of, best_of_pair, breakdown_lines, child_env, emit,
+    kernel_seconds, log, machine_info, make_parser, memory_child, parse_args, pipeline_rss, ratio, save_arrays, spy,
+    time_sink, versions_text, write_json)
 
 MINUTES_PER_YEAR = 525_600
 SYMBOL = "BTC-PERP"
@@ -68,12 +68,6 @@ GOALS = {
 
 
 # ----------------------------------------------------------------------------------------------- set-up
-def child_env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return env
-
-
 def bench_config():
     """The default config (monthly DCA and breaker governance included) with TREND on BTC-PERP only and the
     Kelly term off: on minute bars TREND's first 20 trades show no edge, Kelly sizes every later entry at 0 and
@@ -108,25 +102,6 @@ def vbt_close(market, tz_aware: bool):
         close = close.copy()
         close.index = close.index.tz_localize(None)
     return close
-
-
-@contextlib.contextmanager
-def spy(module, name: str, on_call):
-    """Replace ``module.name`` while the block runs by a wrapper that calls ``on_call(args, seconds)``."""
-    real = getattr(module, name)
-
-    def wrapper(*args, **kwargs):
-        before = on_call(args, None)  # may copy the arguments before the call mutates them
-        t0 = time.perf_counter()
-        out = real(*args, **kwargs)
-        on_call(args if before is None else before, time.perf_counter() - t0)
-        return out
-
-    setattr(module, name, wrapper)
-    try:
-        yield
-    finally:
-        setattr(module, name, real)
 
 
 def fresh(value, keep):
@@ -189,39 +164,6 @@ def ours_pipeline(market, cfg):
 
 
 # ----------------------------------------------------------------------------------------------- timing
-def best_of(fn, reps: int, setup=None, warm: bool = True) -> float:
-    """Seconds: one untimed warm-up call (unless ``warm=False``), then the best of ``reps`` timed calls.
-
-    ``setup()`` runs untimed before every call and its result is passed to ``fn``.
-    """
-    if warm:
-        fn(setup() if setup else None)
-    best = float("inf")
-    for _ in range(reps):
-        arg = setup() if setup else None
-        t0 = time.perf_counter()
-        fn(arg)
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
-def best_of_pair(fn_a, fn_b, reps: int, setup_a=None) -> tuple[float, float]:
-    """`best_of` for two functions with their runs interleaved (a, b, a, b, ...), so that noise from other
-    processes on a shared machine hits both sides alike. One untimed warm-up call of each first."""
-    fn_a(setup_a() if setup_a else None)
-    fn_b(None)
-    best_a = best_b = float("inf")
-    for _ in range(reps):
-        arg = setup_a() if setup_a else None
-        t0 = time.perf_counter()
-        fn_a(arg)
-        best_a = min(best_a, time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        fn_b(None)
-        best_b = min(best_b, time.perf_counter() - t0)
-    return best_a, best_b
-
-
 def floor_ns(pos, ret, reps):
     import numpy as np
     from numba import njit
@@ -241,22 +183,8 @@ def vbt_kernel_seconds(close, entries, exits, c, reps):
     """Best time spent inside ``vectorbt.portfolio.dispatch.simulate_from_signals`` during ``from_signals``."""
     from vectorbt.portfolio import dispatch
 
-    original = dispatch.simulate_from_signals
-    spent = []
-
-    def timed(*args, **kwargs):
-        t0 = time.perf_counter()
-        out = original(*args, **kwargs)
-        spent.append(time.perf_counter() - t0)
-        return out
-
-    dispatch.simulate_from_signals = timed
-    try:
-        for _ in range(reps + 1):
-            vbt_from_signals(close, entries, exits, c)
-    finally:
-        dispatch.simulate_from_signals = original
-    return min(spent[1:])
+    return kernel_seconds(dispatch, "simulate_from_signals", lambda: vbt_from_signals(close, entries, exits, c),
+                          reps)
 
 
 def breakdown(market, cfg, reps) -> dict:
@@ -275,14 +203,8 @@ def breakdown(market, cfg, reps) -> dict:
     ours_pipeline(market, cfg)  # warm
     for _ in range(reps):
         spent = {"prepare": 0.0, "sim": 0.0}
-
-        def sink(key):
-            def on_call(args, seconds):
-                if seconds is not None:
-                    spent[key] += seconds
-            return on_call
-
-        with spy(trend_engine, "prepare", sink("prepare")), spy(sim_nb, "simulate_nb", sink("sim")):
+        with spy(trend_engine, "prepare", time_sink(spent, "prepare")), \
+                spy(sim_nb, "simulate_nb", time_sink(spent, "sim")):
             t0 = time.perf_counter()
             res = ours_backtest(market, cfg)
             t1 = time.perf_counter()
@@ -300,40 +222,13 @@ def breakdown(market, cfg, reps) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- memory (child)
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def save_data(market, directory):
-    import numpy as np
-
-    a = market.arrays
-    np.save(os.path.join(directory, "ts_ns.npy"), a.ts_ns)
-    for f in ("open", "high", "low", "close", "volume", "funding"):
-        np.save(os.path.join(directory, f + ".npy"), getattr(a, f))
-
-
 def load_market(directory):
     import numpy as np
     import pandas as pd
 
     from eternal_engine.data import MarketData
 
-    arr = {f: np.load(os.path.join(directory, f + ".npy")) for f in
-           ("ts_ns", "open", "high", "low", "close", "volume", "funding")}
+    arr = {f: np.load(os.path.join(directory, f + ".npy")) for f in ("ts_ns",) + FIELDS}
     index = pd.DatetimeIndex(arr.pop("ts_ns"), tz="UTC")
     return MarketData(index, [SYMBOL], arr["open"], arr["high"], arr["low"], arr["close"], arr["volume"],
                       arr["funding"], freq="1min")
@@ -365,24 +260,11 @@ def child_memory(pipeline: str, directory: str) -> dict:
         close = load_close(directory, tz_aware=pipeline == "vbt_tz")
         vbt_pipeline(close.iloc[:WARM_BARS].copy(), c)
         run = lambda: vbt_pipeline(close, c)  # noqa: E731
-    gc.collect()
-    baseline = _status_mb("VmRSS")
-    hwm_setup = _status_mb("VmHWM")  # peak of this process so far: start-up, imports, data, warm-up
-    reset = _reset_hwm()  # VmHWM := current RSS, so the next reading is the pipeline's own peak
-    out = run()
-    hwm = _status_mb("VmHWM")
-    del out
-    # ru_maxrss is not used: Linux carries it over from the parent across fork + exec.
-    return {"baseline_mb": baseline, "setup_peak_mb": hwm_setup, "pipeline_peak_mb": hwm, "hwm_reset": reset,
-            "delta_mb": hwm - baseline, "process_peak_mb": max(hwm_setup, hwm), "after_mb": _status_mb("VmRSS")}
+    return pipeline_rss(run)
 
 
 def memory(pipeline: str, directory: str) -> dict:
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", "memory", "--pipeline", pipeline,
-                           "--data-dir", directory], capture_output=True, text=True, env=child_env())
-    if proc.returncode != 0:
-        raise RuntimeError(f"memory child {pipeline} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return memory_child(__file__, pipeline, directory)
 
 
 # ----------------------------------------------------------------------------------------------- cold start
@@ -487,7 +369,7 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
 
     # --- peak memory, each pipeline in a fresh child
     with tempfile.TemporaryDirectory(prefix="ee-bench-") as tmp:
-        save_data(market, tmp)
+        save_arrays(market, tmp)
         del market, close, entries, exits, sim_args
         gc.collect()
         for p in ("ours", "vbt") + (("vbt_tz",) if tz_aware else ()):
@@ -497,41 +379,6 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- report
-def machine_info() -> dict:
-    import numba
-    import numpy
-    import pandas
-
-    try:
-        import vectorbt
-
-        vbt_version = vectorbt.__version__
-        engine = vectorbt.settings["engine"]
-    except Exception as e:  # noqa: BLE001
-        vbt_version, engine = f"unavailable ({e})", "-"
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    return {
-        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable,
-        "loadavg": " / ".join(f"{x:.2f}" for x in os.getloadavg()),
-        "python": platform.python_version(), "numba": numba.__version__, "numpy": numpy.__version__,
-        "pandas": pandas.__version__, "vectorbt": vbt_version, "vectorbt_engine": engine,
-        "platform": platform.platform(),
-    }
-
-
 def _dca_text() -> str:
     p = bench_config().portfolio
     return f"{p.dca_amount:,.0f} per month on day {p.dca_day}" if p.dca_amount > 0 else "off"
@@ -541,18 +388,12 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def _x(a: float, b: float) -> str:
-    return f"{a / b:.2f}×" if b > 0 else "-"
-
-
 def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
     L = []
     L.append(f"### TREND vs vectorbt — {info['date']}")
     L.append("")
     L.append(f"Machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), load average "
-             f"{info['loadavg']} at start; {info['platform']}. Python {info['python']}, numba {info['numba']}, "
-             f"numpy {info['numpy']}, pandas {info['pandas']}, vectorbt {info['vectorbt']} "
-             f"(engine: {info['vectorbt_engine']}).")
+             f"{info['loadavg']} at start; {info['platform']}. " + versions_text(info))
     L.append("")
     L.append(f"Best of {args.reps} after one warm-up run. \"speed-up\" = vectorbt ÷ ours (> 1: ours is faster or "
              "smaller). Same closes, fees and slippage on both sides; vectorbt's strategy is a plain MA "
@@ -570,94 +411,71 @@ def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
         nb = f"{n:,}"
         so, sv = r["sim_ours_s"] / n * 1e9, r["sim_vbt_s"] / n * 1e9
         L.append(f"| sim step, ns/bar (`simulate_nb` vs `from_signals`) | {nb} | {so:.1f} | {sv:.1f} | "
-                 f"{_x(sv, so)} | ≤ {GOALS['sim_ns']:g} ns/bar; ≥ {GOALS['sim_ratio']:g}× | "
+                 f"{ratio(sv, so)} | ≤ {GOALS['sim_ns']:g} ns/bar; ≥ {GOALS['sim_ratio']:g}× | "
                  f"{_verdict(so <= GOALS['sim_ns'])}; {_verdict(sv / so >= GOALS['sim_ratio'])} |")
         kv = r["vbt_kernel_s"] / n * 1e9
         L.append(f"| ↳ vectorbt's Numba kernel alone (`dispatch.simulate_from_signals`), ns/bar | {nb} | {so:.1f} | "
-                 f"{kv:.1f} | {_x(kv, so)} | (info) | |")
+                 f"{kv:.1f} | {ratio(kv, so)} | (info) | |")
         if "sim_vbt_tz_s" in r:
             st = r["sim_vbt_tz_s"] / n * 1e9
             L.append(f"| ↳ sim step, vectorbt on the tz-aware index, ns/bar | {nb} | {so:.1f} | {st:.1f} | "
-                     f"{_x(st, so)} | (info) | |")
+                     f"{ratio(st, so)} | (info) | |")
         wo, wv = r["whole_ours_s"], r["whole_vbt_s"]
         L.append(f"| whole backtest, s (indicators → signals → sim → stats) | {nb} | {wo:.3f} | {wv:.3f} | "
-                 f"{_x(wv, wo)} | ≥ {GOALS['whole_ratio']:g}× | {_verdict(wv / wo >= GOALS['whole_ratio'])} |")
+                 f"{ratio(wv, wo)} | ≥ {GOALS['whole_ratio']:g}× | {_verdict(wv / wo >= GOALS['whole_ratio'])} |")
         if "whole_vbt_tz_s" in r:
             wt = r["whole_vbt_tz_s"]
             L.append(f"| ↳ whole backtest, vectorbt on the tz-aware index, s | {nb} | {wo:.3f} | {wt:.2f} | "
-                     f"{_x(wt, wo)} | (info) | |")
+                     f"{ratio(wt, wo)} | (info) | |")
         mo, mv = r["mem_ours"], r["mem_vbt"]
         label = "peak RSS during the pipeline − RSS before it" if mo["hwm_reset"] else \
             "lifetime peak RSS − RSS before the pipeline (high-water mark could not be reset)"
         L.append(f"| peak memory, MB ({label}) | {nb} | {mo['delta_mb']:.0f} | {mv['delta_mb']:.0f} | "
-                 f"{_x(mv['delta_mb'], mo['delta_mb'])} | below vectorbt's | "
+                 f"{ratio(mv['delta_mb'], mo['delta_mb'])} | below vectorbt's | "
                  f"{_verdict(mo['delta_mb'] < mv['delta_mb'])} |")
         L.append(f"| ↳ peak RSS of the whole child process, MB (interpreter + imports + data + warm-up + pipeline) | "
                  f"{nb} | {mo['process_peak_mb']:.0f} | {mv['process_peak_mb']:.0f} | "
-                 f"{_x(mv['process_peak_mb'], mo['process_peak_mb'])} | (info) | |")
+                 f"{ratio(mv['process_peak_mb'], mo['process_peak_mb'])} | (info) | |")
         if "mem_vbt_tz" in r:
             mt = r["mem_vbt_tz"]
             L.append(f"| ↳ peak memory, vectorbt on the tz-aware index, MB (same definition) | {nb} | "
-                     f"{mo['delta_mb']:.0f} | {mt['delta_mb']:.0f} | {_x(mt['delta_mb'], mo['delta_mb'])} | "
+                     f"{mo['delta_mb']:.0f} | {mt['delta_mb']:.0f} | {ratio(mt['delta_mb'], mo['delta_mb'])} | "
                      f"(info) | |")
         L.append(f"| floor: bare `@njit` loop `Σ pos[t]·ret[t]`, ns/bar | {nb} | {r['floor_ns']:.2f} | | | "
                  f"(reference) | |")
     if cold:
         io, iv = cold["import_ours_s"], cold["import_vbt_s"]
-        L.append(f"| import time, s (`python -c \"import …\"`, best of 5) | | {io:.3f} | {iv:.3f} | {_x(iv, io)} | "
-                 f"< {GOALS['import_s']:g} s | {_verdict(io < GOALS['import_s'])} |")
+        L.append(f"| import time, s (`python -c \"import …\"`, best of 5) | | {io:.3f} | {iv:.3f} | "
+                 f"{ratio(iv, io)} | < {GOALS['import_s']:g} s | {_verdict(io < GOALS['import_s'])} |")
         fo, fv = cold["first_ours_s"], cold["first_vbt_s"]
         L.append(f"| first backtest in a fresh process, Numba cache warm, s (sample data, best of 3) | | {fo:.3f} | "
-                 f"{fv:.3f} | {_x(fv, fo)} | < {GOALS['first_s']:g} s | {_verdict(fo < GOALS['first_s'])} |")
-        L.append(f"| ↳ bare interpreter start (`python -c pass`), s | | {cold['python_s']:.3f} | {cold['python_s']:.3f}"
-                 f" | | (reference) | |")
+                 f"{fv:.3f} | {ratio(fv, fo)} | < {GOALS['first_s']:g} s | {_verdict(fo < GOALS['first_s'])} |")
+        L.append(f"| ↳ bare interpreter start (`python -c pass`), s | | {cold['python_s']:.3f} | "
+                 f"{cold['python_s']:.3f} | | (reference) | |")
     L.append("")
     for r in sizes:
         L.append(f"Work done at {r['bars']:,} bars: ours {r['n_fills']:,} fills / {r['n_trades']:,} round trips; "
                  f"vectorbt {r['vbt_n_entries']:,} crossover entries.")
     L.append("")
     for r in sizes:
-        b = r["breakdown"]
-        whole = b.get("whole: backtest() + stats()", float("nan"))
-        parts = {k: v for k, v in b.items() if not k.startswith("whole")}
-        L.append(f"Where our whole backtest spends its time, {r['bars']:,} bars (best of {args.reps} per stage; "
-                 f"stages sum to {sum(parts.values()):.3f} s, whole run {whole:.3f} s):")
-        L.append("")
-        L.append("| stage | s | share |")
-        L.append("|---|---:|---:|")
-        tot = sum(parts.values())
-        for k, v in parts.items():
-            L.append(f"| {k} | {v:.4f} | {v / tot:.0%} |")
-        L.append("")
+        L += breakdown_lines(r["breakdown"], f"{r['bars']:,} bars (", args.reps)
     return "\n".join(L)
 
 
 # ----------------------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = make_parser(__doc__)
     ap.add_argument("--bars", default="1000000,5000000", help="comma-separated bar counts (default: %(default)s)")
     ap.add_argument("--quick", action="store_true", help="100k bars only (smoke run)")
-    ap.add_argument("--reps", type=int, default=5, help="timed repetitions after the warm-up (>= 3; default 5)")
-    ap.add_argument("--markdown-out", metavar="FILE", help="also write the Markdown tables to FILE")
-    ap.add_argument("--json-out", metavar="FILE", help="also write the raw measurements as JSON")
+    add_output_args(ap)
     ap.add_argument("--no-tz-aware", action="store_true",
                     help="skip the informational vectorbt runs on the tz-aware index (slow)")
     ap.add_argument("--no-cold-start", action="store_true", help="skip the import / fresh-process measurements")
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--pipeline", help=argparse.SUPPRESS)
-    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-
-    if args.child == "memory":
-        print(json.dumps(child_memory(args.pipeline, args.data_dir)))
+    add_child_args(ap)
+    args = parse_args(ap, argv, lambda a: child_memory(a.pipeline, a.data_dir))
+    if args is None:  # a memory child: done
         return 0
-    if args.reps < 3:
-        ap.error("--reps must be at least 3")
     bars = [100_000] if args.quick else [int(float(b)) for b in args.bars.split(",") if b.strip()]
-
-    def log(msg):
-        print(msg, file=sys.stderr, flush=True)
 
     info = machine_info()
     log(f"machine: {info}")
@@ -671,13 +489,8 @@ def main(argv=None) -> int:
     for n in bars:
         sizes.append(measure_size(n, args.reps, not args.no_tz_aware, log))
         if args.json_out:  # after every size, so that a long run that fails later keeps what it measured
-            with open(args.json_out, "w") as f:
-                json.dump({"machine": info, "cold_start": cold, "sizes": sizes}, f, indent=2, default=str)
-    table = render(info, sizes, cold, args)
-    print(table)
-    if args.markdown_out:
-        with open(args.markdown_out, "w") as f:
-            f.write(table + "\n")
+            write_json(args.json_out, {"machine": info, "cold_start": cold, "sizes": sizes})
+    emit(render(info, sizes, cold, args), args.markdown_out)
     return 0
 
 
