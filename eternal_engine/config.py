@@ -124,6 +124,7 @@ class RiskConfig:
     min_confidence: float = 0.25  # TREND's confidence is ADX / 100
     kelly_fraction: float = 0.125
     kelly_min_trades: int = 20  # until then sizing is min(1 % risk, cap)
+    kelly_shadow: bool = False  # also learn from the trades TREND's signals would make while Kelly sizes them at 0
     max_position_pct: float = 0.05  # of portfolio equity, notional per position (Appendix B)
     max_leverage: float = 2.0  # cap for trend.max_leverage and funding.perp_leverage
 

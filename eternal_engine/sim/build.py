@@ -151,7 +151,7 @@ def risk_inputs(config, on: bool) -> RiskIn:
                        float(r.daily_loss_limit) if on else 2.0, float(r.weekly_loss_limit) if on else 2.0)
     return RiskIn(bp, float(r.size_multipliers[0]), float(r.size_multipliers[1]), float(r.l1_stop_widen),
                   int(r.max_concurrent_positions), float(r.min_confidence), float(r.kelly_fraction),
-                  int(r.kelly_min_trades), float(r.max_position_pct))
+                  int(r.kelly_min_trades), float(r.max_position_pct), bool(r.kelly_shadow))
 
 
 def orch_inputs(config, on: bool) -> OrchIn:

@@ -12,7 +12,7 @@ FundingIn = namedtuple("FundingIn", ["spot", "perp", "flags", "max_hold_ns", "ex
 TacticalIn = namedtuple("TacticalIn", ["cols", "weights", "drawdown", "fear_greed", "deep", "levels",
                                        "fractions", "fg_below", "profit_target", "time_ns", "rearm", "all_in"])
 RiskIn = namedtuple("RiskIn", ["breaker", "size_l1", "size_l2", "stop_widen", "max_positions", "min_confidence",
-                               "kelly_fraction", "kelly_min_trades", "max_position_pct"])
+                               "kelly_fraction", "kelly_min_trades", "max_position_pct", "kelly_shadow"])
 OrchIn = namedtuple("OrchIn", ["threshold", "dca_amount", "rotation", "lookback_days", "max_tilt"])
 
 # bits of the per-bar calendar array

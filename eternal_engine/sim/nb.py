@@ -40,13 +40,14 @@ from eternal_engine.engines.tactical_nb import (
     TAC_PROFIT_TARGET, TAC_RETURNING, TAC_TRIGGER, tactical_step_nb,
 )
 from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
+from eternal_engine.engines.trend_nb import LONG_ENTRY, SHORT_ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
 from eternal_engine.risk.breaker_nb import (
     EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_UP, EV_WEEKLY, RESET_COOLDOWN, breaker_update_nb,
     loss_limits_update_nb, size_multiplier_nb,
 )
 from eternal_engine.risk.checks_nb import CHECK_OK, pretrade_check_nb
-from eternal_engine.risk.sizing_nb import kelly_fraction_nb
+from eternal_engine.risk.sizing_nb import kelly_fraction_nb, kelly_update_nb
 from eternal_engine.sim.book_nb import (
     _E, _F, _FB, _O, _P, _T, add_event_nb, close_trade_nb, flatten_nb, grow_nb, place_nb, transfer_nb,
 )
@@ -73,6 +74,27 @@ from eternal_engine.sim.state import (
 
 NS_DAY = 86_400_000_000_000
 
+@njit(cache=True, inline="always")
+def _shadow_step(shadow, kelly, i, open_, high, low, close, atr, flags, is_perp, stop_mult, fee, params):
+    """Advance TREND's would-be trade on instrument ``i`` by one bar, as a 1-unit position: its stop triggers on
+    the bar's extreme (filled at the stop, or the open on a gap), else the step trails it and may exit at the
+    close. A closed one adds its return net of two taker fees to the Kelly statistics."""
+    d, lv = shadow[0, i], shadow[2, i]
+    exit_px = np.nan
+    if (d > 0.0 and low <= lv) or (d < 0.0 and high >= lv):
+        exit_px = min(open_, lv) if d > 0.0 else max(open_, lv)
+    else:
+        stp, ex, q, _, _ = trend_step_nb(d, lv, shadow[3, i], close, high, low, atr, flags, is_perp, 1.0, 0.0,
+                                         np.inf, np.nan, 1.0, stop_mult, params)
+        shadow[2, i], shadow[3, i] = stp, ex
+        if q != 0.0:
+            exit_px = close
+    if exit_px == exit_px:
+        kelly[0], kelly[1], kelly[2], kelly[3] = kelly_update_nb(
+            kelly[0], kelly[1], kelly[2], kelly[3], d * (exit_px / shadow[1, i] - 1.0) - 2.0 * fee)
+        shadow[0, i] = 0.0
+
+
 @njit(cache=True)
 def _count_positions(pos, pend_qty, s_trend, trend_cols, s_fund, fund_spot):
     """Open (or entering) TREND positions and FUNDING pairs, for the max-concurrent-positions check."""
@@ -88,7 +110,7 @@ def _count_positions(pos, pend_qty, s_trend, trend_cols, s_fund, fund_spot):
 
 @njit(cache=True)
 def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi, snaps, kelly,
-                 pend, state, owed, eq_end, snav, sleeve_equity, level_out, state_out, fund_bars, recs, pays,
+                 shadow, pend, state, owed, eq_end, snav, sleeve_equity, level_out, state_out, fund_bars, recs, pays,
                  events):
     open_, high, low, close, funding, kind, ts_ns = mk
     cash, pos, stop, extreme, ts = state
@@ -127,10 +149,12 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     flat = flat and pos[s, i] == 0.0
+            for i in t_cols:
+                flat = flat and shadow[0, i] == 0.0  # a would-be trade is followed bar by bar
             halted = g[G_LEVEL] == 4
             # entries are impossible while halted, or once TREND's Kelly estimate is 0 (it only changes when
-            # a trade closes, and none can while flat): those bars stay on the fast path
-            blocked = halted or (s_trend >= 0 and kelly_fraction_nb(
+            # a trade closes, and none can while flat, unless would-be trades feed it): those bars stay here
+            blocked = halted or (s_trend >= 0 and not rk.kelly_shadow and kelly_fraction_nb(
                 kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades, rk.kelly_fraction) == 0.0)
             while flat and t < t_end:
                 if cal[t] & CAL_DCA:
@@ -341,6 +365,9 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 st = state_out[t, s]
                 for i in t_cols:
                     flags = t_flags[t, i]
+                    if shadow[0, i] != 0.0:
+                        _shadow_step(shadow, kelly, i, open_[t, i], high[t, i], low[t, i], close[t, i], t_atr[t, i],
+                                     flags, kind[i] == 1, smul, costs.taker[i], t_params)
                     if pos[s, i] == 0.0:
                         if not flags & _ENTRY:
                             continue
@@ -378,6 +405,11 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                             st = max(st, TREND_EXITING)
                     elif pos[s, i] == 0.0:
                         st = max(st, TREND_NO_TRADE)  # entry condition but no size (leverage room, Kelly 0)
+                        if rk.kelly_shadow and kel == 0.0 and shadow[0, i] == 0.0 and t_atr[t, i] > 0.0:
+                            d = 1.0 if flags & LONG_ENTRY else (
+                                -1.0 if flags & SHORT_ENTRY and t_params.allow_short and kind[i] == 1 else 0.0)
+                            shadow[0, i], shadow[1, i], shadow[3, i] = d, close[t, i], close[t, i]
+                            shadow[2, i] = close[t, i] - d * smul * t_atr[t, i]
                 state_out[t, s] = st
             if s_fund >= 0:
                 s = s_fund
@@ -588,6 +620,7 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     snav = np.ones(n_sleeves)
     snaps = np.ones((orc.lookback_days + 2, n_sleeves))
     kelly = np.zeros(4)
+    shadow = np.zeros((4, n_cols))  # TREND's would-be trades: direction, entry, stop, extreme per instrument
     g = np.zeros(G_SIZE)
     g[G_PEAK] = 1.0
     g[G_NAV] = 1.0
@@ -614,7 +647,7 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
         while n[_E] + room > events.shape[0]:
             events = grow_nb(events)
         _run_bars_nb(t0, min(t0 + chunk, n_bars), mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi,
-                     snaps, kelly, pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity,
+                     snaps, kelly, shadow, pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity,
                      level_out, state_out, fund_bars, (orders, fills, trades, n), pays, events)
 
     last = n_bars - 1

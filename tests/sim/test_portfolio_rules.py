@@ -755,3 +755,26 @@ def test_kelly_zero_without_winners_blocks_entries(monkeypatch):
                            "trend.risk_per_trade": 1.0, "risk.kelly_min_trades": 2}), engines=["trend"])
     assert r.orders["reason"].tolist() == ["entry_long", "exit_signal"] * 2
     assert r.engine_states["trend"].iloc[4] == "NO_TRADE"
+
+
+@pytest.mark.parametrize("shadow", [False, True])
+def test_kelly_shadow_trades_can_end_a_lock_out(monkeypatch, shadow):
+    # two losing trades (100 -> 95) lock Kelly at 0 after kelly_min_trades = 2. Bar 4's entry signal is then
+    # sized at 0; with kelly_shadow a would-be 1-unit long is taken at bar 4's close (100) and exits on bar 6's
+    # exit signal at 120: +20 %, so the estimate has 1 win and 2 losses: p = 1/3, b = 0.2 / 0.05 = 4,
+    # Kelly = 1/3 - (2/3) / 4 = 1/6 > 0, and bar 7's entry is a real one. Without shadows nothing trades again.
+    c = [100.0, 95.0, 100.0, 95.0, 100.0, 110.0, 120.0, 120.0, 120.0]
+    m = market({"BTC-PERP": c})
+    scripted_trend(monkeypatch, m, atr=40.0, long_entry=[0, 2, 4, 7], long_exit=[1, 3, 6])
+    r = simulate(m, cfg(**{"trend.symbols": ["BTC-PERP"], "execution.perp_taker_fee": 0.0,
+                           "trend.risk_per_trade": 1.0, "risk.kelly_min_trades": 2, "risk.kelly_shadow": shadow}),
+                 engines=["trend"])
+    reasons = r.orders["reason"].tolist()
+    assert reasons[:4] == ["entry_long", "exit_signal"] * 2
+    if not shadow:
+        assert len(reasons) == 4
+        return
+    entry = r.orders.iloc[4]
+    assert entry["reason"] == "entry_long" and entry["bar"] == 8  # decided on bar 7's close
+    kelly = 0.125 * (1 / 3 - (2 / 3) / 4)
+    assert entry["qty"] == pytest.approx(kelly * r.sleeve_equity["trend"].iloc[7] / 120.0, rel=1e-9)
