@@ -20,12 +20,16 @@ _EXPORTS = {
     "from_csv": "eternal_engine.data",
     "from_parquet": "eternal_engine.data",
     "from_frames": "eternal_engine.data",
+    "fetch_bybit": "eternal_engine.data",
+    "sweep": "eternal_engine.research.sweep",
     "EternalError": "eternal_engine.errors",
     "ConfigError": "eternal_engine.errors",
     "DataError": "eternal_engine.errors",
     "SimulationError": "eternal_engine.errors",
+    "FetchError": "eternal_engine.errors",
 }
-_SUBMODULES = {"api", "data", "indicators", "metrics", "engines", "sim", "config", "errors", "report", "result"}
+_SUBMODULES = {"api", "data", "indicators", "metrics", "engines", "sim", "config", "errors", "report", "result",
+               "research", "risk"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

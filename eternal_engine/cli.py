@@ -75,6 +75,28 @@ def cmd_backtest(args) -> int:
     return 0
 
 
+def cmd_data_fetch(args) -> int:
+    from eternal_engine.data.bybit import fetch_bybit_frames
+
+    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()]
+    dl = fetch_bybit_frames(symbols, interval=args.interval, start=args.start, end=args.end,
+                            category=args.category, cache_dir=args.cache, endpoint=args.endpoint,
+                            progress=not args.quiet, max_rate=args.max_rate)
+    print(f"Bybit {dl.interval} bars over [{dl.start:%Y-%m-%d %H:%M}, {dl.end:%Y-%m-%d %H:%M}) UTC")
+    for name, df in dl.frames.items():
+        extra = ""
+        if "funding_rate" in df:
+            extra = f", {len(dl.funding[name])} funding settlements, mark/index klines"
+        print(f"  {name:<12} {len(df):>8} bars{extra}")
+    print(f"requests made: {dl.requests} (rate-limited answers waited out: {dl.rate_limited}, "
+          f"retries: {dl.retried})")
+    print(f"cache: {dl.cache_dir}")
+    report = dl.quality_report()
+    if report is not None:
+        print(str(report))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eternal-engine",
@@ -98,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0, help="seed of --data synthetic (default 0)")
     b.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     b.set_defaults(func=cmd_backtest)
+
+    d = sub.add_parser("data", help="download and cache market data (Bybit)",
+                       description="Market data: download Bybit V5 history into the local Parquet cache.")
+    dsub = d.add_subparsers(dest="data_command", metavar="<data command>", required=True)
+    f = dsub.add_parser("fetch", help="download klines, funding, mark/index klines into the cache",
+                        description="Download Bybit klines (spot and linear), funding history and mark/index "
+                                    "klines through pybit into the local cache; a second run over the same range "
+                                    "is offline, and an interrupted run resumes where it stopped.")
+    f.add_argument("--symbols", required=True, metavar="LIST",
+                   help="comma-separated instruments, e.g. BTC-PERP,BTC-SPOT (linear and spot BTCUSDT)")
+    f.add_argument("--interval", default="60",
+                   help="Bybit kline interval: 1 3 5 15 30 60 120 240 360 720 D, or 1h/4h/1D (default 60)")
+    f.add_argument("--start", required=True, help="first bar (UTC date/time, inclusive)")
+    f.add_argument("--end", help="end (UTC date/time, exclusive; default: the last closed bar)")
+    f.add_argument("--category", default="linear", choices=["linear", "spot"],
+                   help="category of raw Bybit names such as BTCUSDT (default linear)")
+    f.add_argument("--cache", metavar="DIR", help="cache folder (default $EE_DATA_CACHE or "
+                   "~/.cache/eternal-engine/bybit)")
+    f.add_argument("--endpoint", metavar="URL", help="API base URL (default $EE_BYBIT_ENDPOINT or "
+                   "https://api.bybit.com), e.g. a testnet or a local fake")
+    f.add_argument("--max-rate", type=float, default=10.0, help="requests per second (default 10)")
+    f.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    f.set_defaults(func=cmd_data_fetch)
     return p
 
 

@@ -328,6 +328,8 @@ def _build(cls, data: dict, prefix: str):
 
 
 def _coerce(tp, value, key):
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):
+        value = value.item()  # numpy scalars, e.g. values read back from a sweep's table
     if dataclasses.is_dataclass(tp):
         return _build(tp, value if value is not None else {}, key + ".")
     origin = typing.get_origin(tp)

@@ -30,3 +30,11 @@ class DataError(EternalError, ValueError):
 
 class SimulationError(EternalError, RuntimeError):
     """The simulator was asked to do something impossible (e.g. record capacity, inconsistent inputs)."""
+
+
+class FetchError(EternalError, RuntimeError):
+    """A download failed after its retries (network, server) or the exchange refused it for good."""
+
+    def __init__(self, problem: str, *, fix: str = ""):
+        self.problem, self.fix = problem, fix
+        super().__init__(problem + (f". Fix: {fix}" if fix else ""))

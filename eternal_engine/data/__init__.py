@@ -5,7 +5,7 @@ from eternal_engine.data.market import MarketArrays, MarketData
 
 __all__ = ["MarketData", "MarketArrays", "from_frames", "from_long", "from_csv", "from_parquet", "synthetic",
            "load_sample", "read_cryptodatadownload", "read_binance_klines", "read_ohlcv", "import_files",
-           "quality_report", "QualityReport"]
+           "quality_report", "QualityReport", "fetch_bybit", "fetch_bybit_frames", "load_cached"]
 
 _LAZY = {
     "read_cryptodatadownload": "eternal_engine.data.importers",
@@ -14,6 +14,9 @@ _LAZY = {
     "import_files": "eternal_engine.data.importers",
     "quality_report": "eternal_engine.data.quality",
     "QualityReport": "eternal_engine.data.quality",
+    "fetch_bybit": "eternal_engine.data.bybit",
+    "fetch_bybit_frames": "eternal_engine.data.bybit",
+    "load_cached": "eternal_engine.data.bybit",
 }
 
 
