@@ -591,7 +591,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
     n[_FB] = fb
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # sweeps run combinations on threads
 def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash, ts, sleeve_equity, level_out,
                 state_out, orders, fills, pays, trades, events):
     """Run the bar loop. ``mk`` = (open, high, low, close, funding, kind, ts_ns); the other inputs are the
