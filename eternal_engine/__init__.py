@@ -22,6 +22,7 @@ _EXPORTS = {
     "from_frames": "eternal_engine.data",
     "fetch_bybit": "eternal_engine.data",
     "sweep": "eternal_engine.research.sweep",
+    "walk_forward": "eternal_engine.research.walk_forward",
     "EternalError": "eternal_engine.errors",
     "ConfigError": "eternal_engine.errors",
     "DataError": "eternal_engine.errors",

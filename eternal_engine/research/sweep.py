@@ -50,6 +50,21 @@ class SweepResult:
         row = self.best()
         return self.base_config.with_overrides({k: _plain(row[k]) for k in self.params})
 
+    def deflated_sharpe(self, n_trials: int | None = None):
+        """Deflated Sharpe ratio of the sweep's best daily Sharpe, against all its combinations as trials
+        (`research.overfitting.deflated_sharpe_ratio`; pass a smaller ``n_trials`` for correlated trials)."""
+        from eternal_engine.research.overfitting import deflated_sharpe_ratio
+
+        return deflated_sharpe_ratio(self.daily_returns.fillna(0.0), n_trials=n_trials)
+
+    def pbo(self, n_splits: int = 16, metric: str = "sharpe"):
+        """Probability of backtest overfitting of the sweep by CSCV on its daily returns
+        (`research.overfitting.probability_of_backtest_overfitting`)."""
+        from eternal_engine.research.overfitting import probability_of_backtest_overfitting
+
+        return probability_of_backtest_overfitting(self.daily_returns.fillna(0.0), n_splits=n_splits,
+                                                   metric=metric)
+
     def heatmap(self, x: str, y: str, metric: str | None = None):
         """A matplotlib Figure of ``metric`` (default: the objective) over two parameters, averaged over the
         others."""

@@ -83,3 +83,14 @@ def test_dask_local_cluster_gives_identical_results(market, result):
         res = sweep(market, grid=GRID, executor=client.get_executor(), chunk_size=1, progress=False)
     pd.testing.assert_frame_equal(res.table, result.table)
     pd.testing.assert_frame_equal(res.daily_returns, result.daily_returns)
+
+
+def test_overfitting_statistics_come_with_every_sweep(market, result):
+    from eternal_engine.research.overfitting import deflated_sharpe_ratio, probability_of_backtest_overfitting
+
+    dsr = result.deflated_sharpe()
+    assert 0.0 <= dsr.dsr <= 1.0
+    assert dsr.dsr == pytest.approx(deflated_sharpe_ratio(result.daily_returns).dsr)
+    pbo = result.pbo(n_splits=4)
+    assert pbo.pbo == pytest.approx(probability_of_backtest_overfitting(result.daily_returns, n_splits=4).pbo)
+    assert 0.0 <= pbo.pbo <= 1.0
