@@ -23,23 +23,37 @@ class _Progress:
 
 def _load_data(spec: str, args, say):
     from eternal_engine import data as ed
+    from eternal_engine.errors import ConfigError, DataError
 
+    interval = getattr(args, "interval", None)
+    path = Path(spec).expanduser() if spec not in ("sample", "synthetic") else None
+    if path is not None and path.is_dir():
+        from eternal_engine.data.bybit import cached_market
+
+        say(f"reading the Bybit cache at {path} (offline: no request is made)")
+        return cached_market(path, interval=interval)
+    if interval is not None:
+        raise ConfigError(f"--interval {interval} only applies with --data <cache dir>, not --data {spec!r}; "
+                          "drop it (for --data synthetic the bar size is --freq)")
     if spec == "sample":
         say("loading the bundled sample (synthetic BTC/ETH/SOL spot + perp + funding)")
         return ed.load_sample()
     if spec == "synthetic":
         say(f"generating {args.years} years of synthetic {args.freq} bars (seed {args.seed})")
         return ed.synthetic(years=args.years, freq=args.freq, seed=args.seed)
-    path = Path(spec)
+    if not path.suffix and not path.exists():
+        raise DataError(f"--data {spec!r}: no such cache folder",
+                        fix="pass a folder filled by `eternal-engine data fetch --cache DIR ...` (default "
+                            "~/.cache/eternal-engine/bybit), a .csv/.parquet file, 'sample' or 'synthetic'")
     say(f"loading {path}")
     if path.suffix.lower() == ".csv":
         return ed.from_csv(path)
     if path.suffix.lower() in (".parquet", ".pq"):
         return ed.from_parquet(path)
-    from eternal_engine.errors import DataError
 
-    raise DataError(f"--data {spec!r} is neither 'sample', 'synthetic' nor a .csv/.parquet file",
-                    fix="pass --data sample, --data synthetic or the path of a long-format CSV/Parquet file")
+    raise DataError(f"--data {spec!r} is neither 'sample', 'synthetic', a .csv/.parquet file nor a cache folder",
+                    fix="pass --data sample, --data synthetic, the path of a long-format CSV/Parquet file or a "
+                        "folder filled by `eternal-engine data fetch` (e.g. ~/.cache/eternal-engine/bybit)")
 
 
 def cmd_backtest(args) -> int:
@@ -108,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", metavar="FILE", help="YAML config (default: the built-in defaults, "
                    "same as config/strategies.yaml)")
     b.add_argument("--data", default="sample", metavar="sample|synthetic|PATH",
-                   help="market data: the bundled sample (default), a synthetic market, or a long-format "
-                        ".csv/.parquet file")
+                   help="market data: the bundled sample (default), a synthetic market, a long-format "
+                        ".csv/.parquet file, or a cache folder filled by `eternal-engine data fetch` (read "
+                        "offline: all its instruments over the range they all cover)")
+    b.add_argument("--interval", metavar="CODE", help="with --data <cache dir>: which cached interval")
     b.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all four: core_hodl,trend,funding,tactical)")
     b.add_argument("--start", help="first bar to trade (UTC date/time)")
     b.add_argument("--end", help="last bar to trade (UTC date/time, inclusive)")

@@ -25,6 +25,9 @@ responses, HTTP 429/5xx, retCode 10006 (rate limit: waits until ``X-Bapi-Limit-R
 10016 (server timeout/busy). Parameter errors (10001...) are never retried; they raise `DataError` or
 `ConfigError` naming the fix. The point of the API is ``endpoint`` or ``$EE_BYBIT_ENDPOINT`` (e.g. a testnet
 or a local fake), set on pybit's ``HTTP.endpoint``.
+
+:func:`cached_market` builds `MarketData` from whatever the cache holds (all or some of its instruments, over
+the range they all cover), strictly offline; ``eternal-engine backtest --data <cache dir>`` uses it.
 """
 from __future__ import annotations
 
@@ -496,3 +499,123 @@ def fetch_bybit(symbols, *, interval="60", start, end=None, category="linear", c
                             cache_dir=cache_dir, endpoint=endpoint, progress=progress, **options)
     return dl.to_market(max_gap=max_gap)
 
+
+
+# ------------------------------------------------------------------ offline: whatever the cache holds
+def _intersect(a, b) -> list[tuple[int, int]]:
+    """Intersection of two merged, sorted lists of half-open ranges."""
+    out, i, j = [], 0, 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if hi > lo:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _fmt_ranges(ranges) -> str:
+    return ", ".join(f"[{pd.Timestamp(a, unit='ms'):%Y-%m-%d %H:%M}, {pd.Timestamp(b, unit='ms'):%Y-%m-%d %H:%M})"
+                     for a, b in ranges) or "nothing"
+
+
+def cached_market(cache_dir=None, *, interval=None, symbols=None, start=None, end=None, max_gap=None):
+    """`MarketData` from what the cache already holds, strictly offline (no request, no pybit session).
+
+    ``symbols``: our names (``"BTC-PERP"``, ``"BTC-SPOT"``) or raw linear names; default: every instrument
+    with klines of ``interval`` in the cache (see :func:`~eternal_engine.data.cache.scan_cache`). ``interval``
+    may be omitted when the cache (for those symbols) holds a single kline interval; with several, `DataError`
+    names the choices. Klines are loaded for every instrument and, for perps, the funding settlements (summed
+    per bar); mark/index klines are not needed.
+
+    The range is the one all the chosen series cover together: the latest common start to the earliest common
+    end. When holes split that into several pieces, the longest one is used (the latest on a tie), unless
+    ``start`` (inclusive) / ``end`` (exclusive) pick one: they must then lie inside a single common piece.
+    Gaps in Bybit's own bars raise `DataError` unless ``max_gap`` allows them (as in :func:`fetch_bybit`).
+    """
+    from eternal_engine.data.cache import _interval_minutes, scan_cache
+
+    cache = Cache(cache_dir)
+    root = cache.root
+    fetch_fix = (f"download it first, e.g. `eternal-engine data fetch --cache {root} --symbols BTC-PERP,BTC-SPOT "
+                 "--interval 60 --start 2024-01-01`")
+    inv = scan_cache(root)
+    kl = inv[(inv["kind"] == "kline") & inv["name"].notna()] if len(inv) else inv
+    kl = kl[kl["ranges"].map(len) > 0] if len(kl) else kl
+    if not len(kl):
+        raise DataError(f"the cache at {root} holds no klines", fix=fetch_fix)
+    if symbols is not None:
+        plan = _plan([symbols] if isinstance(symbols, str) else symbols, "linear")
+        names = [n for n, _, _ in plan]
+        absent = [n for n in names if n not in set(kl["name"])]
+        if absent:
+            raise DataError(f"the cache at {root} holds no klines of {', '.join(absent)}",
+                            fix=f"it holds {', '.join(sorted(set(kl['name'])))}; choose among them or "
+                                f"{fetch_fix[0].lower()}{fetch_fix[1:]}")
+        kl = kl[kl["name"].isin(names)]
+    intervals = sorted(set(kl["interval"]), key=_interval_minutes)
+    if interval is None:
+        if len(intervals) > 1:
+            raise DataError(f"the cache at {root} holds klines of several intervals ({', '.join(intervals)})"
+                            + ("" if symbols is None else f" for {', '.join(names)}"),
+                            fix=f"say which: interval= one of {intervals} (on the command line: --interval "
+                                f"{intervals[0]})")
+        interval = intervals[0]
+    else:
+        interval = bybit_interval(interval)
+        if interval not in intervals:
+            raise DataError(f"the cache at {root} holds no {interval} klines"
+                            + ("" if symbols is None else f" of {', '.join(names)}"),
+                            fix=f"choose one of the cached intervals {intervals}, or {fetch_fix[0].lower()}"
+                                f"{fetch_fix[1:]}")
+    sel = kl[kl["interval"] == interval]
+    if symbols is None:
+        sel = sel.sort_values(["category", "symbol"], ascending=[False, True], kind="stable")  # spot, then perps
+        plan = list(zip(sel["name"], sel["category"], sel["symbol"]))
+    else:
+        have = set(sel["name"])
+        absent = [n for n in names if n not in have]
+        if absent:
+            other = {n: sorted(set(kl.loc[kl["name"] == n, "interval"]), key=_interval_minutes) for n in absent}
+            raise DataError(f"the cache at {root} holds no {interval} klines of {', '.join(absent)} (it has "
+                            + "; ".join(f"{n}: {', '.join(v)}" for n, v in other.items()) + ")",
+                            fix="choose another interval, or fetch those symbols at this one")
+    step = INTERVALS[interval] * MS_MIN
+    common, by_series = None, []
+    for name, cat, raw in plan:
+        for kind in ("kline", "funding") if cat == "linear" else ("kline",):
+            covered = cache.series(cat, raw, interval, kind).covered()
+            if not covered:
+                raise DataError(f"the cache at {root} holds {name} klines but no funding history", symbol=name,
+                                fix=f"run `eternal-engine data fetch --cache {root} --symbols {name} ...` over the "
+                                    "same range (it downloads funding with the perp's klines)")
+            by_series.append((f"{name} {kind}", covered))
+            common = covered if common is None else _intersect(common, covered)
+    pieces = [(-(-a // step) * step, (b // step) * step) for a, b in common]
+    pieces = [(a, b) for a, b in pieces if b > a]
+    listing = "; ".join(f"{what}: {_fmt_ranges(r)}" for what, r in by_series)
+    if not pieces:
+        raise DataError(f"the cached series share no common range of {interval} bars ({listing})",
+                        fix="fetch all of them over one range, or pass fewer symbols")
+    if start is None and end is None:
+        s, e = max(pieces, key=lambda p: (p[1] - p[0], p[1]))
+    else:
+        s0 = None if start is None else -(-_to_ms(start, "start") // step) * step
+        e0 = None if end is None else -(-_to_ms(end, "end") // step) * step
+        if s0 is not None and e0 is not None and e0 <= s0:
+            raise ConfigError(f"empty range: start={start} end={end} (end is exclusive); choose end after start")
+        inside = [(a, b) for a, b in pieces if (s0 is None or a <= s0 < b) and (e0 is None or a < e0 <= b)]
+        if not inside:
+            raise DataError(f"the cache does not cover all of {', '.join(n for n, _, _ in plan)} over "
+                            f"[{start if start is not None else '...'}, {end if end is not None else '...'}): "
+                            f"together they cover {_fmt_ranges(pieces)}",
+                            fix="choose start/end inside that, or fetch the missing range")
+        a, b = inside[0]
+        s, e = (a if s0 is None else s0), (b if e0 is None else e0)
+    # offline=True raises before any client exists when something is missing, so no pybit session is created.
+    dl = fetch_bybit_frames([n for n, _, _ in plan], interval=interval, start=pd.Timestamp(s, unit="ms", tz="UTC"),
+                            end=pd.Timestamp(e, unit="ms", tz="UTC"), cache_dir=root, kinds=("kline", "funding"),
+                            progress=False, offline=True)
+    return dl.to_market(max_gap=max_gap)

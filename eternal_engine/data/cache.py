@@ -18,6 +18,8 @@ crash at any point leaves either the old manifest (the page is fetched again; an
 and removed at the next compaction) or the new one (the page is complete). So the cache never holds a
 partial page as complete, and :func:`missing_ranges` tells exactly what to fetch on resume. Rows are
 de-duplicated on ``ts`` when read (the newest write wins). One writer per series at a time is assumed.
+
+:func:`scan_cache` lists what a cache holds (instrument, interval, kind, covered ranges) from the manifests alone.
 """
 from __future__ import annotations
 
@@ -228,3 +230,68 @@ class Cache:
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
+
+
+# ------------------------------------------------------------------ inventory
+SCAN_COLUMNS = ["name", "category", "symbol", "interval", "kind", "start", "end", "ranges", "files"]
+
+
+def cached_name(category: str, symbol: str) -> str | None:
+    """Our name of a cached Bybit instrument: linear ``BTCUSDT`` -> ``"BTC-PERP"``, spot -> ``"BTC-SPOT"``
+    (``None`` for anything else)."""
+    s = str(symbol).upper()
+    if s.endswith("USDT") and len(s) > 4 and category in ("linear", "spot"):
+        return s[:-4] + ("-PERP" if category == "linear" else "-SPOT")
+    return None
+
+
+def scan_cache(cache_dir=None) -> pd.DataFrame:
+    """What the cache holds, read from the manifests only (no data file is opened, nothing is requested).
+
+    One row per series: ``name`` (ours, e.g. ``BTC-PERP`` / ``BTC-SPOT``), ``category`` (``linear`` |
+    ``spot``), ``symbol`` (Bybit's, e.g. ``BTCUSDT``), ``interval`` (Bybit's code, e.g. ``"60"``; ``None`` for
+    funding, which serves every interval), ``kind`` (``kline`` | ``mark`` | ``index`` | ``funding``),
+    ``start`` / ``end`` (UTC, of the earliest and latest covered range: the span, which may have holes),
+    ``ranges`` (the covered half-open ranges ``[(start, end), ...]`` as UTC timestamps, merged and sorted) and
+    ``files`` (the number of data files). Empty (with these columns) when the folder holds no cache.
+    """
+    root = resolve_cache_dir(cache_dir)
+    found = []
+    if root.is_dir():
+        found += [(p, p.parent.parent.parent.parent.name, p.parent.parent.parent.name, p.parent.parent.name,
+                   p.parent.name) for p in root.glob(f"*/*/*/*/{MANIFEST}") if p.parent.parent.name != "funding"]
+        found += [(p, p.parent.parent.parent.name, p.parent.parent.name, None, "funding")
+                  for p in root.glob(f"*/*/funding/{MANIFEST}")]
+    rows = []
+    for path, category, symbol, interval, kind in found:
+        try:
+            m = json.loads(path.read_text())
+            ranges = merge_ranges(m.get("ranges", []))
+            files = len(m.get("files", []))
+        except (OSError, ValueError, TypeError, AttributeError) as e:
+            from eternal_engine.errors import DataError
+
+            raise DataError(f"unreadable cache manifest {path} ({type(e).__name__}: {e})",
+                            fix="delete that series folder and run `eternal-engine data fetch` again") from None
+        spans = [(pd.Timestamp(a, unit="ms", tz="UTC"), pd.Timestamp(b, unit="ms", tz="UTC")) for a, b in ranges]
+        rows.append({"name": cached_name(category, symbol), "category": category, "symbol": symbol,
+                     "interval": interval, "kind": kind,
+                     "start": spans[0][0] if spans else pd.NaT, "end": spans[-1][1] if spans else pd.NaT,
+                     "ranges": spans, "files": files})
+    if not rows:
+        return pd.DataFrame({c: pd.Series([], dtype="object") for c in SCAN_COLUMNS})
+    df = pd.DataFrame(rows, columns=SCAN_COLUMNS)
+    order = {"kline": 0, "mark": 1, "index": 2, "funding": 3}
+    df["_k"] = df["kind"].map(order).fillna(9)
+    df["_i"] = df["interval"].map(_interval_minutes)
+    df = df.sort_values(["category", "symbol", "_i", "_k"], kind="stable").drop(columns=["_k", "_i"])
+    return df.reset_index(drop=True)
+
+
+def _interval_minutes(interval) -> float:
+    if interval is None:
+        return float("inf")
+    s = str(interval)
+    if s.isdigit():
+        return float(s)
+    return {"D": 1440.0, "W": 10080.0, "M": 43200.0}.get(s, 1e12)

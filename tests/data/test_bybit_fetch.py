@@ -277,3 +277,113 @@ def test_cli_help_lists_both_commands(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "backtest" in out and "data" in out
+
+
+# ------------------------------------------------------------------ the cache as a backtest data source
+FOUR = "BTC-PERP,BTC-SPOT,ETH-PERP,ETH-SPOT"
+
+
+def cli_fetch(fake, cache_dir, symbols=FOUR, interval="60", start=START, end="2024-01-21"):
+    return main(["data", "fetch", "--symbols", symbols, "--interval", interval, "--start", start, "--end", end,
+                 "--cache", str(cache_dir), "--endpoint", fake.url, "--max-rate", "1000", "-q"])
+
+
+def test_cli_fetch_then_backtest_on_the_cache_runs_offline(fake, tmp_path, capsys, monkeypatch):
+    cache_dir = tmp_path / "cache"
+    assert cli_fetch(fake, cache_dir, end="2024-02-10") == 0  # 960 hourly bars of BTC and ETH, spot and perp
+    capsys.readouterr()
+    # Short indicator windows so TREND warms up within days (the report wants 30 days of returns); FUNDING on
+    # the two cached underlyings only, so all four default engines run on BTC/ETH (the default config wants SOL).
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("trend:\n  sma_fast: 5\n  sma_slow: 20\nfunding:\n  underlyings: [BTC, ETH]\n")
+    # Any request now fails, and a pybit session may not even be built.
+    fake.reset_log()
+    fake.drop_after(0)
+    monkeypatch.delenv("EE_BYBIT_ENDPOINT", raising=False)
+
+    def no_client(*a, **k):
+        raise AssertionError("the backtest tried to reach Bybit")
+
+    monkeypatch.setattr(bb, "_Client", no_client)
+    report = tmp_path / "report.html"
+    code = main(["backtest", "--data", str(cache_dir), "--config", str(cfg), "--out", str(report), "-q"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert fake.request_count == 0
+    table = out.split("\n\n", 1)[0]
+    stats = dict(line.split(None, 1) for line in table.splitlines() if line.strip())
+    for key in ("cagr", "sharpe", "max_drawdown", "n_trades"):
+        assert key in stats
+    assert "P&L attribution by sleeve" in out and "trend" in out and "funding" in out
+    assert report.exists()
+    # The same data as the API: all four instruments on 960 common bars, funding at the settlement bars.
+    m = bb.cached_market(cache_dir)
+    assert m.symbols == ("BTC-SPOT", "ETH-SPOT", "BTC-PERP", "ETH-PERP") and len(m) == 960
+    assert m.index[0] == pd.Timestamp(START, tz="UTC") and m.index[-1] == pd.Timestamp("2024-02-09 23:00", tz="UTC")
+    f = fake.funding("BTCUSDT").loc[:"2024-02-09 23:00"]
+    np.testing.assert_array_equal(m.funding["BTC-PERP"].loc[f.index].to_numpy(), f.to_numpy())
+    assert fake.request_count == 0
+
+
+def test_scan_cache_lists_the_manifests(fake, tmp_path):
+    cache_dir = tmp_path / "cache"
+    assert cache_mod.scan_cache(cache_dir).empty and list(cache_mod.scan_cache(cache_dir).columns) == \
+        cache_mod.SCAN_COLUMNS
+    assert cli_fetch(fake, cache_dir, symbols="BTC-PERP,BTC-SPOT", end="2024-01-03") == 0
+    inv = cache_mod.scan_cache(cache_dir)
+    got = set(zip(inv["name"], inv["category"], inv["symbol"], inv["interval"].fillna("-"), inv["kind"]))
+    assert got == {("BTC-PERP", "linear", "BTCUSDT", "60", "kline"), ("BTC-PERP", "linear", "BTCUSDT", "60", "mark"),
+                   ("BTC-PERP", "linear", "BTCUSDT", "60", "index"), ("BTC-PERP", "linear", "BTCUSDT", "-", "funding"),
+                   ("BTC-SPOT", "spot", "BTCUSDT", "60", "kline")}
+    lo, hi = pd.Timestamp(START, tz="UTC"), pd.Timestamp("2024-01-03", tz="UTC")
+    assert all(r == [(lo, hi)] for r in inv["ranges"])
+    assert (inv["start"] == lo).all() and (inv["end"] == hi).all()
+
+
+def test_cached_market_uses_the_common_range_and_needs_an_interval_when_several(fake, tmp_path, capsys,
+                                                                                monkeypatch):
+    cache_dir = tmp_path / "cache"
+    assert cli_fetch(fake, cache_dir, symbols="BTC-PERP,BTC-SPOT", start="2024-01-02", end="2024-01-10") == 0
+    assert cli_fetch(fake, cache_dir, symbols="ETH-PERP", start=START, end="2024-01-08") == 0
+    assert cli_fetch(fake, cache_dir, symbols="BTC-SPOT", interval="240", start=START, end="2024-01-10") == 0
+    capsys.readouterr()
+    fake.reset_log()
+    monkeypatch.setattr(bb, "_Client", None)  # constructing a client would fail loudly
+    with pytest.raises(DataError, match=r"several intervals \(60, 240\).*interval= one of \['60', '240'\]"):
+        bb.cached_market(cache_dir)
+    code = main(["backtest", "--data", str(cache_dir), "--engines", "trend", "--out", "", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and "several intervals" in err and "--interval 60" in err and "Traceback" not in err
+    # Latest common start (ETH from Jan 1, BTC from Jan 2) to earliest common end (ETH to Jan 8).
+    m = bb.cached_market(cache_dir, interval="60")
+    assert m.symbols == ("BTC-SPOT", "BTC-PERP", "ETH-PERP")
+    assert m.index[0] == pd.Timestamp("2024-01-02", tz="UTC") and m.index[-1] == pd.Timestamp("2024-01-07 23:00",
+                                                                                                 tz="UTC")
+    m4 = bb.cached_market(cache_dir, interval="4h")
+    assert m4.symbols == ("BTC-SPOT",) and len(m4) == 9 * 6
+    m = bb.cached_market(cache_dir, interval="60", symbols=["BTC-PERP", "BTC-SPOT"], start="2024-01-05")
+    assert m.index[0] == pd.Timestamp("2024-01-05", tz="UTC") and len(m) == 5 * 24
+    with pytest.raises(DataError, match="do not cover|does not cover"):
+        bb.cached_market(cache_dir, interval="60", start="2024-01-01")
+    with pytest.raises(DataError, match="no 240 klines of ETH-PERP"):
+        bb.cached_market(cache_dir, interval="240", symbols=["ETH-PERP"])
+    with pytest.raises(DataError, match="no klines of SOL-PERP.*BTC-PERP, BTC-SPOT, ETH-PERP"):
+        bb.cached_market(cache_dir, symbols=["SOL-PERP"])
+    with pytest.raises(DataError, match="holds no 15 klines.*'60', '240'"):
+        bb.cached_market(cache_dir, interval="15")
+    assert fake.request_count == 0
+
+
+def test_cached_market_without_common_range_or_cache(fake, tmp_path, capsys):
+    with pytest.raises(DataError, match="holds no klines.*data fetch"):
+        bb.cached_market(tmp_path / "empty")
+    cache_dir = tmp_path / "cache"
+    assert cli_fetch(fake, cache_dir, symbols="BTC-SPOT", end="2024-01-03") == 0
+    assert cli_fetch(fake, cache_dir, symbols="ETH-SPOT", start="2024-01-05", end="2024-01-07") == 0
+    with pytest.raises(DataError, match="share no common range.*BTC-SPOT kline: \\[2024-01-01 00:00, 2024-01-03"):
+        bb.cached_market(cache_dir)
+    capsys.readouterr()
+    assert main(["backtest", "--data", str(tmp_path / "nowhere"), "--out", "", "-q"]) == 2
+    assert "no such cache folder" in capsys.readouterr().err
+    assert main(["backtest", "--data", "sample", "--interval", "60", "--out", "", "-q"]) == 2
+    assert "only applies with --data <cache dir>" in capsys.readouterr().err
