@@ -111,6 +111,37 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
+def _add_data_args(p) -> None:
+    """Options shared by the commands that run backtests: config, data, engines, window."""
+    p.add_argument("--config", metavar="FILE", help="YAML config (default: the built-in defaults, "
+                   "same as config/strategies.yaml)")
+    p.add_argument("--data", default="sample", metavar="sample|synthetic|PATH",
+                   help="market data: the bundled sample (default), a synthetic market, a long-format "
+                        ".csv/.parquet file, or a cache folder filled by `eternal-engine data fetch` (read "
+                        "offline: all its instruments over the range they all cover)")
+    p.add_argument("--interval", metavar="CODE", help="with --data <cache dir>: which cached interval")
+    p.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all four: core_hodl,trend,funding,tactical)")
+    p.add_argument("--start", help="first bar to trade (UTC date/time)")
+    p.add_argument("--end", help="last bar to trade (UTC date/time, inclusive)")
+    p.add_argument("--years", type=float, default=8.0, help="length of --data synthetic (default 8)")
+    p.add_argument("--freq", default="1D", help="bar size of --data synthetic (default 1D)")
+    p.add_argument("--seed", type=int, default=0, help="seed of --data synthetic (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def cmd_research(args) -> int:
+    from eternal_engine.config import Config
+
+    say = _Progress(args.quiet)
+    config = Config.from_yaml(args.config) if args.config else Config()
+    market = _load_data(args.data, args, say)
+    if args.start or args.end:
+        market = market.slice(args.start, args.end)
+    say(f"{market!r}")
+    args.engines = tuple(e.strip() for e in args.engines.split(",")) if args.engines else None
+    return args.research(args, market, config, say)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eternal-engine",
@@ -119,23 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="<command>", required=True)
     b = sub.add_parser("backtest", help="run a backtest, print its statistics and write an HTML report",
                        description="Run a backtest, print its statistics and write an HTML report.")
-    b.add_argument("--config", metavar="FILE", help="YAML config (default: the built-in defaults, "
-                   "same as config/strategies.yaml)")
-    b.add_argument("--data", default="sample", metavar="sample|synthetic|PATH",
-                   help="market data: the bundled sample (default), a synthetic market, a long-format "
-                        ".csv/.parquet file, or a cache folder filled by `eternal-engine data fetch` (read "
-                        "offline: all its instruments over the range they all cover)")
-    b.add_argument("--interval", metavar="CODE", help="with --data <cache dir>: which cached interval")
-    b.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all four: core_hodl,trend,funding,tactical)")
-    b.add_argument("--start", help="first bar to trade (UTC date/time)")
-    b.add_argument("--end", help="last bar to trade (UTC date/time, inclusive)")
+    _add_data_args(b)
     b.add_argument("--out", default="report.html", metavar="FILE",
                    help="HTML report path (default report.html; pass '' to skip)")
-    b.add_argument("--years", type=float, default=8.0, help="length of --data synthetic (default 8)")
-    b.add_argument("--freq", default="1D", help="bar size of --data synthetic (default 1D)")
-    b.add_argument("--seed", type=int, default=0, help="seed of --data synthetic (default 0)")
-    b.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     b.set_defaults(func=cmd_backtest)
+
+    from eternal_engine.research.commands import add_commands
+
+    add_commands(sub, _add_data_args)
+    for name in ("sweep", "walk-forward", "montecarlo"):
+        sub.choices[name].set_defaults(func=cmd_research)
+
 
     d = sub.add_parser("data", help="download and cache market data (Bybit)",
                        description="Market data: download Bybit V5 history into the local Parquet cache.")

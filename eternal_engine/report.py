@@ -205,3 +205,16 @@ def write_report(path, *, returns: pd.Series, benchmark: pd.Series, title: str,
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def write_sections(path, *, title: str, sections: dict) -> Path:
+    """A self-contained HTML page of ``sections`` only (tables, text, inline SVG figures): for sweeps,
+    walk-forwards and Monte Carlo studies, which have no single return series for a tearsheet."""
+    body = "\n".join(_section_html(k, v) for k, v in sections.items())
+    page = (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>\n"
+            f"{_SECTION_CSS}\n<style>body {{font-family: sans-serif; margin: 2em}}</style></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n<div id=\"{_SECTIONS_ID}\">\n{body}\n</div></body></html>\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
