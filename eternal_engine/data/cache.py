@@ -23,6 +23,7 @@ de-duplicated on ``ts`` when read (the newest write wins). One writer per series
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -114,21 +115,9 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 def _atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 # ------------------------------------------------------------------ one series

@@ -43,7 +43,7 @@ import pandas as pd
 
 from eternal_engine.config import RiskConfig
 from eternal_engine.errors import ConfigError, DataError
-from eternal_engine.metrics import periods_per_year_for
+from eternal_engine.metrics import _resolve_ppy
 from eternal_engine.research.bootstrap_nb import path_growth_nb, stationary_indices_nb
 
 __all__ = [
@@ -234,14 +234,7 @@ def bootstrap_returns(returns, *, n_paths: int = 1000, mean_block: float, seed: 
         if not isinstance(returns, pd.Series) or not isinstance(returns.index, pd.DatetimeIndex):
             raise DataError("cannot infer periods_per_year without a DatetimeIndex",
                             fix="pass periods_per_year= (365 for daily bars, 8760 for hourly)")
-        ppy = periods_per_year_for(returns.index)
-    else:
-        try:
-            ppy = float(periods_per_year)
-        except (TypeError, ValueError):
-            ppy = math.nan
-        if not (math.isfinite(ppy) and ppy > 0):
-            raise ConfigError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
+    ppy = _resolve_ppy(periods_per_year, returns.index if isinstance(returns, pd.Series) else None)
     return _paths(values, years=values.size / ppy, n_paths=n_paths, mean_block=mean_block, seed=seed,
                   breaker_levels=breaker_levels, attrs={"source": "returns", "periods_per_year": ppy})
 
