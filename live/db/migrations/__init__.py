@@ -1,0 +1,1 @@
+"""Alembic migration scripts for the live database (run via ``live.db.migrate``)."""
