@@ -204,7 +204,9 @@ def expected_max_sharpe(n_trials, sr_variance, sr_mean: float = 0.0) -> float:
     few percent of the exact expectation, at N = 2 it is poor (0.52 σ vs the exact 0.56 σ). For
     ``n_trials == 1`` the expected maximum of one estimate is its mean, so ``sr_mean`` is returned (the
     formula itself would give -inf). ``n_trials`` may be fractional (an effective number of independent
-    trials). Units follow ``sr_variance``: per-period variance gives a per-period Sharpe.
+    trials); just above 1 the approximation dips below zero, while the maximum of N >= 1 estimates is never
+    expected below their mean, so the result is floored at ``sr_mean`` (this keeps it non-decreasing in N).
+    Units follow ``sr_variance``: per-period variance gives a per-period Sharpe.
 
     Raises:
         ConfigError: ``n_trials < 1``, a negative or non-finite ``sr_variance``.
@@ -215,7 +217,7 @@ def expected_max_sharpe(n_trials, sr_variance, sr_mean: float = 0.0) -> float:
     if n == 1.0:
         return mu
     z = (1.0 - EULER_GAMMA) * norm.ppf(1.0 - 1.0 / n) + EULER_GAMMA * norm.ppf(1.0 - 1.0 / (n * math.e))
-    return mu + math.sqrt(v) * float(z)
+    return mu + math.sqrt(v) * max(float(z), 0.0)
 
 
 @dataclass(frozen=True)
