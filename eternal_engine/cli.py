@@ -162,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.choices[name].set_defaults(func=cmd_research)
 
 
+    try:  # the live process's operator commands (the `live` package ships with the distribution)
+        from live.commands import add_commands as add_live_commands
+    except ImportError:  # pragma: no cover - an install without the live package
+        add_live_commands = None
+    if add_live_commands is not None:
+        add_live_commands(sub)
+
     d = sub.add_parser("data", help="download and cache market data (Bybit)",
                        description="Market data: download Bybit V5 history into the local Parquet cache.")
     dsub = d.add_subparsers(dest="data_command", metavar="<data command>", required=True)
