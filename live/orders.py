@@ -55,6 +55,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from eternal_engine.errors import ConfigError
 from live.bybit.client import round_price, round_qty
 from live.bybit.errors import (
     AmbiguousError,
@@ -404,7 +405,8 @@ class OrderManager:
         """Compare the fill-derived net positions with the exchange's (linear only); each mismatch
         ``symbol -> (db, exchange)`` raises a P1 ``POSITION_MISMATCH`` alert. Nothing is traded to fix it."""
         if category != "linear":
-            raise NotImplementedError("spot holdings are reconciled against the wallet, not implemented here")
+            raise ConfigError(f"check_positions compares linear positions only, got category={category!r}: spot "
+                              "holdings live in the wallet balance, which this check does not read yet")
         db = self.db_net_positions(category)
         exch = {p.symbol: p.signed_size for p in self.client.positions(category)}
         mismatches = {}

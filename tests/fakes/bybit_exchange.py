@@ -47,13 +47,11 @@ import hmac
 import json
 import re
 import socket
-import threading
 import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
-from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.bybit_server import BASE_PRICE, BybitFault, FakeBybit, _Handler, envelope
@@ -178,19 +176,6 @@ class FakeBybitExchange(FakeBybit):
             ("GET", "/v5/account/wallet-balance"): self._r_wallet,
         })
 
-    # ------------------------------------------------------------------ lifecycle (own handler)
-    def start(self) -> "FakeBybitExchange":
-        fake = self
-
-        class Handler(_ExchangeHandler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-bybit-exchange",
-                                        daemon=True)
-        self._thread.start()
-        return self
 
     # ------------------------------------------------------------------ clock and signatures
     def server_time_ms(self) -> int:
@@ -888,3 +873,7 @@ class _ExchangeHandler(_Handler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+FakeBybitExchange.handler_class = _ExchangeHandler
+FakeBybitExchange.thread_name = "fake-bybit-exchange"

@@ -131,15 +131,18 @@ class FakeBybit:
         }
 
     # ------------------------------------------------------------------ lifecycle
+    handler_class = None  # set below the handler's definition; subclasses may override it
+    thread_name = "fake-bybit"
+
     def start(self) -> "FakeBybit":
         fake = self
 
-        class Handler(_Handler):
+        class Handler(self.handler_class):
             owner = fake
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-bybit", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 
@@ -471,3 +474,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
+
+
+FakeBybit.handler_class = _Handler
