@@ -66,7 +66,7 @@ from eternal_engine.sim.records import EV_HALT as EVR_HALT
 from eternal_engine.sim.records import EV_RESET as EVR_RESET
 from eternal_engine.sim.state import (
     G_CORE_DUE, G_CORE_STARTED, G_DAY_ANCHOR, G_DAY_HALT, G_EQ_PREV, G_LEVEL, G_NAV, G_PEAK, G_SIZE, G_TAC_ARMED,
-    G_TAC_BASE, G_TAC_COST, G_TAC_RESERVE, G_TAC_RETURNING, G_TAC_STAGE, G_WEEK_ANCHOR, G_WEEK_HALT, GI_CORE_NORD,
+    G_TAC_BASE, G_TAC_COST, G_TAC_FILL0, G_TAC_RETURNING, G_TAC_STAGE, G_WEEK_ANCHOR, G_WEEK_HALT, GI_CORE_NORD,
     GI_CORE_OID, GI_DAY, GI_HALTED, GI_SIZE, GI_SNAP, GI_STAKE_TS, GI_TAC_TS, GI_WEEK, HALTED, TREND_ENTERING,
     TREND_EXITING, TREND_IN_POSITION, TREND_NO_TRADE, TREND_SIGNAL_DETECTED, TREND_STOPPED_OUT,
     TREND_TRAILING_STOP,
@@ -473,9 +473,13 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     value += pos[s, i] * close[t, i]
                     flat = flat and pos[s, i] == 0.0 and pend_qty[s, i] == 0.0
                 if g[G_TAC_RETURNING] > 0.0:
-                    if flat:
+                    if flat:  # the exit has filled: its sale proceeds (only those) go to CORE-HODL
+                        proceeds = 0.0
+                        for k in range(int(g[G_TAC_FILL0]), n[_F]):
+                            if fills[k]["sleeve"] == s and fills[k]["reason"] == REASON_TACTICAL_EXIT:
+                                proceeds -= fills[k]["qty"] * fills[k]["price"] + fills[k]["fee"]
                         transfer_nb(events, n, cash, t, s, s_core if s_core >= 0 else s,
-                                    cash[s] - g[G_TAC_RESERVE])
+                                    max(0.0, min(proceeds, cash[s])))
                         g[G_TAC_RETURNING], g[G_TAC_STAGE], g[G_TAC_COST], g[G_TAC_ARMED] = 0.0, 0.0, 0.0, 0.0
                     st = TAC_RETURNING
                 else:
@@ -512,7 +516,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                             if pos[s, i] != 0.0:
                                 place_nb(orders, n, pend, t, s, i, -pos[s, i], REASON_TACTICAL_EXIT, np.nan, np.nan)
                         pending = True
-                        g[G_TAC_RESERVE] = cash[s]
+                        g[G_TAC_FILL0] = n[_F]  # the exit's fills are recorded from here on
                         g[G_TAC_RETURNING] = 1.0
                         st = TAC_PROFIT_TARGET if act == TAC_EXIT_TARGET else TAC_RETURNING
                     elif g[G_TAC_COST] > 0.0:
