@@ -778,3 +778,24 @@ def test_kelly_shadow_trades_can_end_a_lock_out(monkeypatch, shadow):
     assert entry["reason"] == "entry_long" and entry["bar"] == 8  # decided on bar 7's close
     kelly = 0.125 * (1 / 3 - (2 / 3) / 4)
     assert entry["qty"] == pytest.approx(kelly * r.sleeve_equity["trend"].iloc[7] / 120.0, rel=1e-9)
+
+
+def test_tactical_returns_only_its_sale_proceeds_not_cash_that_arrived_meanwhile():
+    # FUNDING holds a hedged BTC pair on positive funding; the settlement on bar 8 turns negative, so FUNDING
+    # exits on bar 8's close and hands half its funding to TACTICAL, on the very bar TACTICAL's exit has filled
+    # and it returns its proceeds to CORE. CORE must get exactly the sale proceeds; the funding stays in TACTICAL.
+    btc = [100.0, 80.0, 50.0, 40.0, 30.0, 45.0, 70.0, 80.0, 80.0, 80.0]
+    rates = [1e-3] * 8 + [-1e-3, -1e-3]
+    m = market({"BTC-SPOT": btc, "ETH-SPOT": [x / 10 for x in btc], "BTC-PERP": btc},
+               funding={"BTC-PERP": rates})
+    c = cfg(**{**alloc(core_hodl=0.4, funding=0.2, tactical=0.4), "funding.underlyings": ["BTC"]})
+    r = simulate(m, c, engines=["core_hodl", "funding", "tactical"])
+    tr = events(r, "transfer")
+    into_tac = tr[(tr["sleeve"] == "funding") & (tr["other"] == "tactical")]
+    to_core = tr[(tr["sleeve"] == "tactical") & (tr["other"] == "core_hodl")]
+    assert [m.index.get_loc(t) for t in into_tac.index] == [8] and into_tac["amount"].iloc[0] > 0
+    assert [m.index.get_loc(t) for t in to_core.index] == [8]
+    ex = r.orders[(r.orders["sleeve"] == "tactical") & (r.orders["reason"] == "tactical_exit")]
+    proceeds = float((ex["qty"] * ex["price"] - ex["fee"]).sum())
+    assert to_core["amount"].iloc[0] == pytest.approx(proceeds, rel=1e-12)
+    assert r.sleeve_equity["tactical"].iloc[8] == pytest.approx(into_tac["amount"].iloc[0], rel=1e-9)
