@@ -46,7 +46,6 @@ import hashlib
 import hmac
 import json
 import re
-import socket
 import time
 import traceback
 import uuid
@@ -866,13 +865,6 @@ class _ExchangeHandler(_Handler):
             self._send(reply.status, reply.headers, reply.payload)
         except OSError:  # the client gave up (timeout) and closed the socket
             self.close_connection = True
-
-    def _drop(self):
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 FakeBybitExchange.handler_class = _ExchangeHandler

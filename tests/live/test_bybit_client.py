@@ -27,22 +27,13 @@ from live.bybit import (
     classify,
 )
 from tests.fakes.bybit_exchange import FakeBybitExchange, sign, sign_ws
-
-KEY, SECRET = "testkey", "s3cr3t-VALUE-never-shown-0123456789"
-CREATE = "/v5/order/create"
+from tests.live.exchange_setup import CREATE, KEY, SECRET, make_client, start_exchange
 
 
 @pytest.fixture
 def exchange():
-    with FakeBybitExchange(api_key=KEY, api_secret=SECRET, prices={"BTCUSDT": 50_000, "ETHUSDT": 2_000}) as fake:
+    with start_exchange() as fake:
         yield fake
-
-
-def make_client(fake, secret=SECRET, **kw):
-    kw.setdefault("timeout", (1.0, 0.5))
-    kw.setdefault("retries", 0)
-    kw.setdefault("retry_backoff", 0.01)
-    return BybitClient(KEY, secret, endpoint=fake.url, **kw)
 
 
 @pytest.fixture

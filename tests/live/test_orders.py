@@ -10,14 +10,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from live.bybit import BybitClient
 from live.db.models import Order, OrderState
 from live.db.session import session_scope
 from live.orders import NOT_ACCEPTED, NOT_FOUND, OrderIntent, OrderManager, TradingHalted, client_order_id
-from tests.fakes.bybit_exchange import FakeBybitExchange
-
-KEY, SECRET = "testkey", "s3cr3t-VALUE-never-shown-0123456789"
-CREATE = "/v5/order/create"
+from tests.live.exchange_setup import CREATE, make_client, start_exchange
 BAR = 1_767_614_400_000_000_000
 S = OrderState
 _bars = itertools.count()
@@ -25,15 +21,8 @@ _bars = itertools.count()
 
 @pytest.fixture
 def fake():
-    with FakeBybitExchange(api_key=KEY, api_secret=SECRET, prices={"BTCUSDT": 50_000, "ETHUSDT": 2_000}) as f:
+    with start_exchange() as f:
         yield f
-
-
-def make_client(fake, secret=SECRET, **kw):
-    kw.setdefault("timeout", (1.0, 0.5))
-    kw.setdefault("retries", 0)
-    kw.setdefault("retry_backoff", 0.01)
-    return BybitClient(KEY, secret, endpoint=fake.url, **kw)
 
 
 class Clock:
