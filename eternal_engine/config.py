@@ -10,6 +10,7 @@ the spec's YAML blocks with exactly these defaults (a test keeps them in sync).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import typing
@@ -197,7 +198,29 @@ class Config:
         return _plain(self)
 
     def with_overrides(self, overrides: dict) -> "Config":
-        """A copy with dotted keys replaced: ``{"trend.sma_slow": 100}``."""
+        """A copy with dotted keys replaced: ``{"trend.sma_slow": 100}``.
+
+        ``section.field`` keys replace fields of the section (only the new values are coerced, so sweeps can
+        build thousands of configs quickly); deeper keys (``portfolio.allocation.trend``) go through the dict."""
+        changes: dict[str, dict] = {}
+        deep = {}
+        for key, value in overrides.items():
+            parts = str(key).split(".")
+            if len(parts) == 2 and parts[0] in _SECTIONS and parts[1] in _field_names(_SECTIONS[parts[0]]):
+                changes.setdefault(parts[0], {})[parts[1]] = value
+            else:
+                deep[key] = value
+        if deep:
+            return self._with_deep_overrides({**overrides})
+        sections = {name: getattr(self, name) for name in _SECTIONS}
+        for name, kv in changes.items():
+            cls = _SECTIONS[name]
+            hints = _type_hints(cls)
+            sections[name] = dataclasses.replace(
+                sections[name], **{k: _coerce(hints[k], v, f"{name}.{k}") for k, v in kv.items()})
+        return Config(**sections)
+
+    def _with_deep_overrides(self, overrides: dict) -> "Config":
         data = self.to_dict()
         for key, value in overrides.items():
             parts = str(key).split(".")
@@ -206,17 +229,44 @@ class Config:
                 if not isinstance(node, dict) or p not in node:
                     raise ConfigError(f"unknown config key {key!r}{did_you_mean(p, list(node))}")
                 node, path = node[p], f"{path}{p}."
-            if parts[-1] not in node:
+            if not isinstance(node, dict) or parts[-1] not in node:
+                keys = list(node) if isinstance(node, dict) else []
                 raise ConfigError(
-                    f"unknown config key {key!r}{did_you_mean(path + parts[-1], [path + k for k in node])}"
+                    f"unknown config key {key!r}{did_you_mean(path + parts[-1], [path + k for k in keys])}"
                 )
             node[parts[-1]] = value
         return Config.from_dict(data)
 
     def config_hash(self) -> str:
         """sha256 of the canonical JSON of the config (stable across runs and machines)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        blob = "{" + ",".join(f'"{name}":{_section_json(getattr(self, name))}' for name in sorted(_SECTIONS)) + "}"
         return hashlib.sha256(blob.encode()).hexdigest()
+
+
+_SECTIONS = typing.get_type_hints(Config)  # section name -> its dataclass
+_JSON_MEMO: dict[int, tuple[object, str]] = {}
+
+
+def _section_json(section) -> str:
+    """Canonical JSON of one section, memoised per section object (sweeps share the unchanged ones)."""
+    hit = _JSON_MEMO.get(id(section))
+    if hit is not None and hit[0] is section:
+        return hit[1]
+    text = json.dumps(_plain(section), sort_keys=True, separators=(",", ":"))
+    if len(_JSON_MEMO) > 4096:
+        _JSON_MEMO.clear()
+    _JSON_MEMO[id(section)] = (section, text)
+    return text
+
+
+@functools.cache
+def _type_hints(cls) -> dict:
+    return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _field_names(cls) -> frozenset:
+    return frozenset(f.name for f in dataclasses.fields(cls))
 
 
 # ---------------------------------------------------------------- validation
@@ -230,12 +280,12 @@ def check_config(cfg: Config) -> None:
     _require(0 < t.max_position <= t.max_leverage, "trend.max_position must be in (0, trend.max_leverage]")
     _require(0 < t.max_leverage <= 100, "trend.max_leverage must be in (0, 100]")
     _require(len(t.symbols) > 0, "trend.symbols must list at least one instrument, e.g. ['BTC-PERP']")
-    _require(e.fill in FILL_MODES, f"execution.fill must be one of {FILL_MODES}{did_you_mean(e.fill, FILL_MODES)}")
+    _require(e.fill in FILL_MODES, lambda: f"execution.fill must be one of {FILL_MODES}{did_you_mean(e.fill, FILL_MODES)}")
     for name in ("slippage", "spot_taker_fee", "spot_maker_fee", "perp_taker_fee", "perp_maker_fee"):
         _require(0 <= getattr(e, name) < 0.1, f"execution.{name} is a fraction in [0, 0.1), e.g. 0.00055")
     _require(p.initial_capital > 0, "portfolio.initial_capital must be > 0")
     for k in p.allocation:
-        _require(k in ENGINES, f"portfolio.allocation has unknown sleeve {k!r}{did_you_mean(k, ENGINES)}")
+        _require(k in ENGINES, lambda: f"portfolio.allocation has unknown sleeve {k!r}{did_you_mean(k, ENGINES)}")
     _require(all(v >= 0 for v in p.allocation.values()), "portfolio.allocation weights must be >= 0")
     _require(abs(sum(p.allocation.values()) - 1) < 1e-9,
              f"portfolio.allocation weights must sum to 1 (they sum to {sum(p.allocation.values()):.6g})")
@@ -252,9 +302,10 @@ def _check_engines(cfg: Config) -> None:
         _require(abs(sum(w.values()) - 1) < 1e-9, f"{name} must sum to 1 (they sum to {sum(w.values()):.6g})")
     for name, value in (("core_hodl.rebalance_calendar", c.rebalance_calendar),
                         ("orchestrator.rebalance_calendar", o.rebalance_calendar)):
-        _require(value in CALENDARS, f"{name} is {value!r}; allowed: {CALENDARS}{did_you_mean(value, CALENDARS)}")
+        _require(value in CALENDARS, lambda: f"{name} is {value!r}; allowed: {CALENDARS}{did_you_mean(value, CALENDARS)}")
     _require(c.order_type in ORDER_TYPES,
-             f"core_hodl.order_type is {c.order_type!r}; allowed: {ORDER_TYPES}{did_you_mean(c.order_type, ORDER_TYPES)}")
+             lambda: f"core_hodl.order_type is {c.order_type!r}; allowed: {ORDER_TYPES}"
+                     f"{did_you_mean(c.order_type, ORDER_TYPES)}")
     for name in ("rebalance_threshold", "accumulate_threshold", "staking_apr", "minimum_yield_threshold"):
         _require(0 <= getattr(c, name) < 1, f"core_hodl.{name} is a fraction in [0, 1)")
     _require(c.min_order_value >= 0, "core_hodl.min_order_value must be >= 0")
@@ -293,7 +344,7 @@ def _check_risk(cfg: Config) -> None:
              f"risk.size_multipliers must be [L1, L2] in (0, 1] with L2 <= L1, got {m}")
     _require(r.l1_stop_widen >= 1, "risk.l1_stop_widen must be >= 1 (1 keeps the stops)")
     _require(0 <= r.recovery_hysteresis < lv[0], "risk.recovery_hysteresis must be in [0, risk.breaker_levels[0])")
-    _require(r.l4_reset in L4_RESETS, f"risk.l4_reset is {r.l4_reset!r}; allowed: {L4_RESETS}{did_you_mean(r.l4_reset, L4_RESETS)}")
+    _require(r.l4_reset in L4_RESETS, lambda: f"risk.l4_reset is {r.l4_reset!r}; allowed: {L4_RESETS}{did_you_mean(r.l4_reset, L4_RESETS)}")
     _require(r.l4_cooldown_days > 0, "risk.l4_cooldown_days must be > 0")
     _require(0 < r.daily_loss_limit <= r.weekly_loss_limit < 1,
              "risk.daily_loss_limit and risk.weekly_loss_limit must satisfy 0 < daily <= weekly < 1")
@@ -307,15 +358,16 @@ def _check_risk(cfg: Config) -> None:
     _require(0 <= pp.liquidation_fee < 1, "perp.liquidation_fee is a fraction in [0, 1)")
 
 
-def _require(ok: bool, message: str) -> None:
+def _require(ok: bool, message) -> None:
+    """``message``: a string, or a function making it (for messages costly to build, e.g. with hints)."""
     if not ok:
-        raise ConfigError(message)
+        raise ConfigError(message() if callable(message) else message)
 
 
 def _build(cls, data: dict, prefix: str):
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():

@@ -13,11 +13,17 @@ Indicators are computed on each traded instrument's own OHLC (the perp's for per
 """
 from __future__ import annotations
 
+from collections import namedtuple
+
 import numpy as np
 
 from eternal_engine.config import TrendConfig
-from eternal_engine.engines.trend_nb import TrendParams, TrendSignals, trend_signals_nb
+from eternal_engine.engines.trend_nb import TrendParams, TrendSignals
 from eternal_engine.errors import ConfigError
+
+# indicator tables shared by many TREND configs: ``close`` (bars x instruments); ``sma``, ``adx``, ``atr``
+# (windows x bars x instruments); ``confidence`` = ADX / 100 (float32)
+TrendTables = namedtuple("TrendTables", ["close", "sma", "adx", "atr", "confidence"])
 
 
 def trend_columns(market, cfg: TrendConfig) -> np.ndarray:
@@ -42,31 +48,58 @@ def prepare(market, cfg: TrendConfig) -> TrendSignals:
     confidence the pre-trade check compares with ``risk.min_confidence``); columns TREND does not trade are
     0 / NaN.
     """
+    from eternal_engine.engines.trend_nb import trend_flags_nb
+
+    tab, idx = indicator_tables(market, [cfg])
+    fast, slow, adx, atr = idx[0]
+    flags = trend_flags_nb(tab.close, trend_columns(market, cfg), tab.sma[fast], tab.sma[slow], tab.adx[adx],
+                           float(cfg.adx_threshold), np.empty(tab.close.shape, dtype=np.uint8))
+    return TrendSignals(flags, tab.atr[atr], tab.confidence[adx])
+
+
+def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
+    """The indicators TREND configs ``cfgs`` need, each window computed once (a sweep shares them).
+
+    Returns the tables (full width, bars x instruments, NaN where no config trades) and, per config, the rows
+    ``(sma_fast, sma_slow, adx, atr)`` of its indicators in them (int64, ``len(cfgs) x 4``).
+    """
     from eternal_engine.indicators.nb import adx_nb, atr_nb, sma_nb
 
     a = market.arrays
-    cols = trend_columns(market, cfg)
+    cols = np.unique(np.concatenate([trend_columns(market, c) for c in {c.symbols: c for c in cfgs}.values()]))
     n, m = a.close.shape
-    every = len(cols) == m and (cols == np.arange(m)).all()
+    every = len(cols) == m
     h, lo, c = (x if every else np.ascontiguousarray(x[:, cols]) for x in (a.high, a.low, a.close))
+    sma_w = sorted({w for cf in cfgs for w in (cf.sma_fast, cf.sma_slow)})
+    adx_w = sorted({cf.adx_window for cf in cfgs})
+    atr_w = sorted({cf.atr_window for cf in cfgs})
     # outputs allocated by numpy (huge pages for big arrays: far fewer page faults than Numba's allocator)
-    shape = c.shape
-    fast = sma_nb(c, cfg.sma_fast, np.empty(shape))
-    slow = sma_nb(c, cfg.sma_slow, np.empty(shape))
-    adx = adx_nb(h, lo, c, cfg.adx_window, np.empty((3,) + shape))[0]
-    atr = atr_nb(h, lo, c, cfg.atr_window, np.empty(shape))
-    flags = trend_signals_nb(c, fast, slow, adx, cfg.adx_threshold, np.empty(shape, dtype=np.uint8))
-    conf = np.empty(shape, dtype=np.float32)
-    np.multiply(adx, 0.01, out=conf, casting="same_kind")
-    if every:
-        return TrendSignals(flags, atr, conf)
-    flags_full = np.zeros((n, m), dtype=np.uint8)
-    flags_full[:, cols] = flags
-    atr_full = np.full((n, m), np.nan)
-    atr_full[:, cols] = atr
-    conf_full = np.full((n, m), np.nan, dtype=np.float32)
-    conf_full[:, cols] = conf
-    return TrendSignals(flags_full, atr_full, conf_full)
+    sma = np.full((len(sma_w), n, m), np.nan)
+    adx = np.full((len(adx_w), n, m), np.nan)
+    atr = np.full((len(atr_w), n, m), np.nan)
+    conf = np.full((len(adx_w), n, m), np.nan, dtype=np.float32)
+    for k, w in enumerate(sma_w):
+        _put(sma[k], cols, every, sma_nb(c, w, sma[k] if every else np.empty(c.shape)))
+    for k, w in enumerate(adx_w):
+        _put(adx[k], cols, every, adx_nb(h, lo, c, w, np.empty((3,) + c.shape))[0])
+        np.multiply(adx[k], 0.01, out=conf[k], casting="same_kind")
+    for k, w in enumerate(atr_w):
+        _put(atr[k], cols, every, atr_nb(h, lo, c, w, atr[k] if every else np.empty(c.shape)))
+    idx = np.array([(sma_w.index(cf.sma_fast), sma_w.index(cf.sma_slow), adx_w.index(cf.adx_window),
+                     atr_w.index(cf.atr_window)) for cf in cfgs], dtype=np.int64).reshape(len(cfgs), 4)
+    return TrendTables(a.close, sma, adx, atr, conf), idx
+
+
+def _put(full, cols, every, values) -> None:
+    if not every:
+        full[:, cols] = values
+    elif values is not full:
+        full[:] = values
+
+
+def warmup(cfg: TrendConfig) -> int:
+    """Bars the indicators need before TREND can signal: SMA(slow), ADX (2 x its window), ATR (window + 1)."""
+    return max(cfg.sma_slow, 2 * cfg.adx_window, cfg.atr_window + 1)
 
 
 def params(cfg: TrendConfig) -> TrendParams:

@@ -18,28 +18,44 @@ LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT = 1, 2, 4, 8
 ENTRY = LONG_ENTRY | SHORT_ENTRY
 
 
-@njit(cache=True)
-def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold, out):
-    """Raw conditions on the close of each bar as bit flags in ``out`` (uint8; NaN indicators give no flag).
+@njit(cache=True, inline="always")
+def signal_bits_nb(c, fast, slow, adx, adx_threshold):
+    """The raw conditions on one bar's close as bit flags (NaN indicators give no flag).
 
     LONG_ENTRY: close > SMA_slow and SMA_fast > SMA_slow and ADX > threshold; SHORT_ENTRY mirrored;
     LONG_EXIT: close < SMA_slow; SHORT_EXIT: close > SMA_slow.
     """
+    strong = adx > adx_threshold
+    bits = 0
+    if c > slow and fast > slow and strong:
+        bits |= LONG_ENTRY
+    if c < slow and fast < slow and strong:
+        bits |= SHORT_ENTRY
+    if c < slow:
+        bits |= LONG_EXIT
+    if c > slow:
+        bits |= SHORT_EXIT
+    return bits
+
+
+@njit(cache=True)
+def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold, out):
+    """`signal_bits_nb` of every bar and column into ``out`` (uint8, the shape of ``close``)."""
     n, m = close.shape
     for j in range(m):
         for t in range(n):
-            c, f, s = close[t, j], sma_fast[t, j], sma_slow[t, j]
-            strong = adx[t, j] > adx_threshold
-            bits = 0
-            if c > s and f > s and strong:
-                bits |= LONG_ENTRY
-            if c < s and f < s and strong:
-                bits |= SHORT_ENTRY
-            if c < s:
-                bits |= LONG_EXIT
-            if c > s:
-                bits |= SHORT_EXIT
-            out[t, j] = bits
+            out[t, j] = signal_bits_nb(close[t, j], sma_fast[t, j], sma_slow[t, j], adx[t, j], adx_threshold)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def trend_flags_nb(close, cols, sma_fast, sma_slow, adx, adx_threshold, out):
+    """`signal_bits_nb` of the columns ``cols`` into ``out`` (uint8, the shape of ``close``), 0 elsewhere."""
+    out[:] = 0
+    n = close.shape[0]
+    for j in cols:
+        for t in range(n):
+            out[t, j] = signal_bits_nb(close[t, j], sma_fast[t, j], sma_slow[t, j], adx[t, j], adx_threshold)
     return out
 
 

@@ -4,10 +4,11 @@
     >>> res.table.head()          # one row per combination: parameters, statistics, config hash
     >>> res.heatmap("trend.sma_slow", "trend.atr_stop_mult", "sharpe")
 
-Each combination runs the one simulator (`eternal_engine.sim.simulate`); only its statistics (computed by a
-Numba kernel from the time-weighted returns, definitions as in `eternal_engine.metrics`) and its daily returns
-(for the overfitting statistics) are kept, so memory grows with the number of combinations, not with
-combinations x bars. Locally the combinations run on a thread pool (the bar loop releases the GIL). Any
+Each combination runs the one simulator (`eternal_engine.sim.nb.simulate_nb`) inside one parallel Numba loop
+over combinations (`research.batch`): inputs shared between combinations are built once (TREND's indicators
+once per window), and only each combination's statistics (computed in the loop from its time-weighted
+returns, definitions as in `eternal_engine.metrics`) and its daily returns (float32, for the overfitting
+statistics) are kept, so memory grows with the number of combinations, not with combinations x bars. Any
 ``concurrent.futures.Executor`` can be passed instead, e.g. Dask's ``Client(...).get_executor()``: the work is
 cut into chunks of combinations and every task carries the market data once plus its chunk's parameters.
 """
@@ -18,15 +19,16 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from eternal_engine._hints import did_you_mean
-from eternal_engine.config import Config
+from eternal_engine.config import ENGINES, Config
 from eternal_engine.errors import ConfigError
+from eternal_engine.research.batch import day_last_bars, run_batch
 from eternal_engine.research.sweep_nb import SWEEP_STATS
 
 OBJECTIVES = SWEEP_STATS
@@ -124,55 +126,58 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     if not combos:
         raise ConfigError("combinations is empty")
     params = tuple(dict.fromkeys(k for c in combos for k in c))
-    hashes = [config.with_overrides(c).config_hash() for c in combos]  # validates every combination up front
-    engines = check_engines(engines) if engines is not None else None
+    configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
+    hashes = [c.config_hash() for c in configs]
+    names = check_engines(ENGINES if engines is None else engines)
+    if len(data.index) < 2:
+        raise ConfigError(f"the data holds {len(data.index)} bar(s): a sweep needs at least 2")
+    if "trend" in names:
+        from eternal_engine.engines.trend import warmup
 
-    workers = os.cpu_count() or 1
-    if chunk_size is None:
-        chunk_size = max(1, math.ceil(len(combos) / (4 * workers)))
-    chunks = [list(range(i, min(i + chunk_size, len(combos)))) for i in range(0, len(combos), chunk_size)]
-    base = config.to_dict()
-    own = executor is None
-    pool = ThreadPoolExecutor(max_workers=workers) if own else executor
+        need = max(warmup(c.trend) for c in configs)
+        if len(data.index) <= need:
+            raise ConfigError(f"the data holds {len(data.index)} bars but TREND's indicators need {need} to warm up "
+                              "(trend.sma_slow, 2 x adx_window): give it more data or lower trend.sma_slow in the grid")
+
     bar = _Progress(len(combos), progress)
-    stats, daily = [None] * len(combos), [None] * len(combos)
+    stats = np.empty((len(combos), len(SWEEP_STATS)))
+    daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)  # a row per combination
     try:
-        futures = [(idx, pool.submit(run_chunk, data, base, engines, [combos[i] for i in idx])) for idx in chunks]
-        for idx, fut in futures:
-            for i, (s, d) in zip(idx, fut.result()):
-                stats[i], daily[i] = s, d
-            bar.step(len(idx))
+        if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
+            step = chunk_size or max(256, math.ceil(len(combos) / 20))
+            for i in range(0, len(combos), step):
+                j = min(i + step, len(combos))
+                run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j])
+                bar.step(j - i)
+        else:
+            step = chunk_size or max(1, math.ceil(len(combos) / (4 * (os.cpu_count() or 1))))
+            base = config.to_dict()
+            futures = [(i, executor.submit(run_chunk, data, base, names, combos[i:i + step]))
+                       for i in range(0, len(combos), step)]
+            for i, fut in futures:
+                s, d = fut.result()
+                stats[i:i + len(s)], daily[i:i + len(s)] = s, d
+                bar.step(len(s))
     finally:
-        if own:
-            pool.shutdown(wait=True)
         bar.close()
 
-    table = pd.DataFrame([{**c, **dict(zip(SWEEP_STATS, s))} for c, s in zip(combos, stats)])
+    table = pd.DataFrame({**{p: [c.get(p) for c in combos] for p in params},
+                          **{name: stats[:, k] for k, name in enumerate(SWEEP_STATS)}})
     table.insert(0, "combo", np.arange(len(combos)))
     table["config_hash"] = hashes
     table = table.sort_values(objective, ascending=objective == "volatility_ann", na_position="last",
                               kind="stable").reset_index(drop=True)
-    daily_df = pd.concat(daily, axis=1, keys=range(len(combos))) if daily else pd.DataFrame()
+    days = pd.date_range(data.index[0].tz_convert("UTC").tz_localize(None).normalize(), periods=daily.shape[1],
+                         freq="D")
+    daily_df = pd.DataFrame(daily.T, index=days, columns=range(len(combos)), copy=False)  # pandas stores it as is
     return SweepResult(table, daily_df, objective, params, config)
 
 
-def run_chunk(data, base: dict, engines, combos: list[dict]) -> list[tuple[np.ndarray, pd.Series]]:
-    """Run ``combos`` (override dicts on the ``base`` config dict) on ``data``: statistics and daily returns of
-    each. A plain function of picklable arguments, so any executor can run it."""
-    from eternal_engine.metrics import periods_per_year_for
-    from eternal_engine.report import daily_returns
-    from eternal_engine.research.sweep_nb import sweep_stats_nb
-    from eternal_engine.sim import simulate
-
+def run_chunk(data, base: dict, engines, combos: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Statistics and daily returns of ``combos`` (override dicts on the ``base`` config dict) on ``data``
+    (see `run_batch`). A plain function of picklable arguments, so any executor can run it."""
     base_cfg = Config.from_dict(base)
-    ppy = periods_per_year_for(data.index)
-    out = []
-    for c in combos:
-        r = simulate(data, base_cfg.with_overrides(c), engines=engines)
-        rets = r.returns
-        s = sweep_stats_nb(rets.to_numpy(), ppy, np.empty(len(SWEEP_STATS)))
-        out.append((s, daily_returns(rets)))
-    return out
+    return run_batch(data, [base_cfg.with_overrides(c) for c in combos], combos, tuple(engines))
 
 
 class _Progress:

@@ -57,20 +57,13 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
     engines = () if orders is not None else check_engines(ENGINES if engines is None else engines)
     a = market.arrays
     n, m = a.close.shape
-    names = list(engines) if orders is None else ["external"]
-    weights = np.array([config.portfolio.allocation.get(s, 0.0) for s in engines]) if engines else np.ones(1)
-    if weights.sum() <= 0:
-        raise ConfigError(f"portfolio.allocation gives no capital to {names}: give them a positive weight")
-    init_cash = config.portfolio.initial_capital * weights / weights.sum()
-    on = set(engines)
+    names = tuple(engines) if orders is None else ("external",)
     ext_qty = _order_array(market, orders) if orders is not None else np.zeros((0, m))
-    governed = orders is None
+    g = {k: build.group(k, market, config, names, fear_greed) for k in build.GROUPS}
+    init_cash = g["cash"]
     out = simulate_nb(
-        (a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), build.costs(market, config),
-        build.sleeves(names, config), build.trend_inputs(market, config, "trend" in on),
-        build.core_inputs(market, config, "core_hodl" in on), build.funding_inputs(market, config, "funding" in on),
-        build.tactical_inputs(market, config, "tactical" in on, fear_greed), build.risk_inputs(config, governed),
-        build.orch_inputs(config, governed), build.calendar(market.index, config, engines), ext_qty, init_cash,
+        (a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), g["costs"], g["sleeves"], g["trend"],
+        g["core"], g["funding"], g["tactical"], g["risk"], g["orch"], g["calendar"], ext_qty, init_cash,
         new_trade_state(len(names), m), sleeve_eq := np.empty((n, len(names))), level := np.empty(n, np.int8),
         state := np.empty((n, len(names)), np.uint8), *new_record_buffers(n, len(names), m),
     )

@@ -17,9 +17,10 @@ _O, _F, _P, _T, _E, _FB = 0, 1, 2, 3, 4, 5
 
 
 @njit(cache=True)
-def grow_nb(a):
+def grow_nb(a, used):
+    """``a`` in a buffer twice as long; only the ``used`` records are copied (the rest was never written)."""
     b = np.empty(max(1024, a.shape[0] * 2), dtype=a.dtype)
-    b[: a.shape[0]] = a
+    b[:used] = a[:used]
     return b
 
 

@@ -158,3 +158,51 @@ def orch_inputs(config, on: bool) -> OrchIn:
     o = config.orchestrator
     return OrchIn(float(o.rebalance_threshold), float(config.portfolio.dca_amount) if on else 0.0, bool(o.rotation),
                   int(o.rotation_lookback_days), float(o.rotation_max_tilt))
+
+
+# The bar loop's inputs by group (the initial cash first: it checks the allocation), and the config keys each is
+# built from: a sweep builds one variant per distinct value of those keys and shares it.
+GROUPS = {
+    "cash": ("portfolio.initial_capital", "portfolio.allocation"),
+    "costs": ("execution", "perp", "core_hodl.min_order_value"),
+    "sleeves": ("portfolio.allocation", "trend.max_leverage", "funding.perp_leverage"),
+    "trend": ("trend",),
+    "core": ("core_hodl",),
+    "funding": ("funding",),
+    "tactical": ("tactical",),
+    "risk": ("risk",),
+    "orch": ("orchestrator", "portfolio.dca_amount"),
+    "calendar": ("core_hodl.rebalance_calendar", "orchestrator.rebalance_calendar", "portfolio.dca_day",
+                 "portfolio.dca_amount"),
+}
+
+
+def group(name: str, market, config, names: tuple, fear_greed=None):
+    """Input group ``name`` of `GROUPS` for sleeves ``names`` (engines, or ``("external",)`` for a replay)."""
+    on = set(names)
+    governed = "external" not in on
+    engines = tuple(x for x in names if x != "external")
+    if name == "costs":
+        return costs(market, config)
+    if name == "sleeves":
+        return sleeves(list(names), config)
+    if name == "trend":
+        return trend_inputs(market, config, "trend" in on)
+    if name == "core":
+        return core_inputs(market, config, "core_hodl" in on)
+    if name == "funding":
+        return funding_inputs(market, config, "funding" in on)
+    if name == "tactical":
+        return tactical_inputs(market, config, "tactical" in on, fear_greed)
+    if name == "risk":
+        return risk_inputs(config, governed)
+    if name == "orch":
+        return orch_inputs(config, governed)
+    if name == "calendar":
+        return calendar(market.index, config, engines)
+    if name == "cash":
+        weights = np.array([config.portfolio.allocation.get(s, 0.0) for s in engines]) if engines else np.ones(1)
+        if weights.sum() <= 0:
+            raise ConfigError(f"portfolio.allocation gives no capital to {list(names)}: give them a positive weight")
+        return config.portfolio.initial_capital * weights / weights.sum()
+    raise KeyError(name)

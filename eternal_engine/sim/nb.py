@@ -63,6 +63,7 @@ from eternal_engine.sim.records import (
     REASON_FUNDING_EXIT, REASON_REBALANCE, REASON_TACTICAL_DEPLOY, REASON_TACTICAL_EXIT, STATUS_EXPIRED,
 )
 from eternal_engine.sim.records import EV_HALT as EVR_HALT
+from eternal_engine.sim.records import chunk_room
 from eternal_engine.sim.records import EV_RESET as EVR_RESET
 from eternal_engine.sim.state import (
     G_CORE_DUE, G_CORE_STARTED, G_DAY_ANCHOR, G_DAY_HALT, G_EQ_PREV, G_LEVEL, G_NAV, G_PEAK, G_SIZE, G_TAC_ARMED,
@@ -637,19 +638,19 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would cost
     # reference counting on every bar). A bar writes at most a few records per sleeve and instrument.
     chunk = CHUNK_BARS
-    room = (4 * n_sleeves * n_cols + 2 * n_sleeves * n_sleeves + 16) * chunk
+    room = chunk_room(n_sleeves, n_cols)
     n = np.zeros(6, dtype=np.int64)
     for t0 in range(0, n_bars, chunk):
         while n[_O] + room > orders.shape[0]:
-            orders = grow_nb(orders)
+            orders = grow_nb(orders, n[_O])
         while n[_F] + room > fills.shape[0]:
-            fills = grow_nb(fills)
+            fills = grow_nb(fills, n[_F])
         while n[_P] + room > pays.shape[0]:
-            pays = grow_nb(pays)
+            pays = grow_nb(pays, n[_P])
         while n[_T] + room > trades.shape[0]:
-            trades = grow_nb(trades)
+            trades = grow_nb(trades, n[_T])
         while n[_E] + room > events.shape[0]:
-            events = grow_nb(events)
+            events = grow_nb(events, n[_E])
         _run_bars_nb(t0, min(t0 + chunk, n_bars), mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi,
                      snaps, kelly, shadow, pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity,
                      level_out, state_out, fund_bars, (orders, fills, trades, n), pays, events)
@@ -661,6 +662,6 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
             if q != 0.0:
                 ts.gross[s, i] += (close[last, i] - ts.avg_price[s, i]) * abs(q) * ts.direction[s, i]
                 if n[_T] >= trades.shape[0]:
-                    trades = grow_nb(trades)
+                    trades = grow_nb(trades, n[_T])
                 close_trade_nb(trades, n, ts, s, i, -1, -1, kelly, -1)
     return orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]], events[: n[_E]]

@@ -2,6 +2,7 @@
 from collections import namedtuple
 
 import numpy as np
+from numba import njit
 
 # Why an order was created.
 REASON_ENTRY_LONG = 0
@@ -156,12 +157,23 @@ def new_trade_state(n_sleeves: int, n_cols: int) -> TradeState:
 CHUNK_BARS = 1024  # the bar loop checks record capacity between chunks of this many bars
 
 
+@njit(cache=True)
+def chunk_room(n_sleeves, n_cols):
+    """Records one chunk of bars can write at most (a few per sleeve and instrument, and per sleeve pair)."""
+    return (4 * n_sleeves * n_cols + 2 * n_sleeves * n_sleeves + 16) * CHUNK_BARS
+
+
+def record_capacity(n_bars: int, n_sleeves: int, n_cols: int) -> int:
+    """Initial length of each record buffer: the bar loop's room for one chunk plus one record per 2 bars, so
+    a run that trades normally never grows them."""
+    return int(chunk_room(n_sleeves, n_cols)) + n_bars // 2
+
+
 def new_record_buffers(n_bars: int, n_sleeves: int, n_cols: int):
     """Empty (orders, fills, funding payments, trades, events) record arrays for the simulator.
 
-    Room for one chunk of the busiest possible bars (3 records per sleeve and instrument) plus one record
-    per 2 bars; the loop grows them when a run trades more. Only the pages written to cost memory, and numpy
-    backs big arrays with huge pages, so generous buffers are cheap while growing inside Numba is not.
+    Only the pages written to cost memory, and numpy backs big arrays with huge pages, so generous buffers
+    are cheap while growing inside Numba is not.
     """
-    cap = 3 * n_sleeves * n_cols * CHUNK_BARS + n_bars // 2
+    cap = record_capacity(n_bars, n_sleeves, n_cols)
     return tuple(np.empty(cap, dtype=dt) for dt in (order_dt, fill_dt, funding_dt, trade_dt, event_dt))

@@ -42,7 +42,58 @@ def test_daily_returns_are_kept_per_combination_for_the_overfitting_statistics(m
     assert d.shape == (len(pd.date_range(market.index[0], market.index[-1], freq="D")), 4)
     best = result.table.iloc[0]
     r = ee.backtest(market, ee.Config().with_overrides({k: best[k] for k in GRID})).returns
-    np.testing.assert_allclose(d[best["combo"]].to_numpy(), r.to_numpy(), rtol=1e-12)  # daily bars: the same
+    # daily bars: the same returns, kept as float32
+    assert d.dtypes.eq(np.float32).all()
+    np.testing.assert_allclose(d[best["combo"]].to_numpy(), r.to_numpy(), rtol=1e-6, atol=1e-12)
+
+
+# one or two keys of every input group of the bar loop (`sim.build.GROUPS`), TREND's indicators and its
+# parameters: combinations that share some inputs and differ in others must each equal their own backtest
+MIXED = [
+    {},
+    {"trend.sma_fast": 20, "trend.adx_window": 10},
+    {"trend.atr_window": 20, "trend.adx_threshold": 20.0},
+    {"trend.atr_stop_mult": 2.0, "trend.max_leverage": 1.5},
+    {"execution.slippage": 0.002, "perp.maintenance_margin_rate": 0.01},
+    {"core_hodl.min_order_value": 50.0, "core_hodl.rebalance_threshold": 0.05},
+    {"core_hodl.rebalance_calendar": "monthly"},
+    {"funding.perp_leverage": 1.5, "funding.entry_rate_8h": 0.0002},
+    {"tactical.profit_target": 0.5},
+    {"risk.kelly_fraction": 0.25, "risk.daily_loss_limit": 0.03},
+    {"orchestrator.rebalance_threshold": 0.08, "portfolio.dca_amount": 0.0},
+    {"portfolio.dca_day": 15, "portfolio.initial_capital": 50_000.0},
+    {"portfolio.allocation": {"core_hodl": 0.4, "trend": 0.3, "funding": 0.2, "tactical": 0.1}},
+]
+
+
+def test_combinations_sharing_some_inputs_each_equal_their_backtest(market):
+    res = sweep(market, combinations=MIXED, progress=False, chunk_size=5)
+    hashes = set()
+    for _, row in res.table.iterrows():
+        cfg = ee.Config().with_overrides(MIXED[row["combo"]])
+        hashes.add(cfg.config_hash())
+        r = ee.backtest(market, cfg)
+        s = r.stats()
+        assert row["config_hash"] == cfg.config_hash()
+        for key in ("total_return", "sharpe", "max_drawdown", "win_rate"):
+            assert row[key] == pytest.approx(s[key], rel=1e-12, nan_ok=True), (MIXED[row["combo"]], key)
+        np.testing.assert_allclose(res.daily_returns[row["combo"]].to_numpy(), r.returns.to_numpy(), rtol=1e-6,
+                                   atol=1e-12)
+    assert len(hashes) == len(MIXED)  # every combination really differs
+
+
+def test_daily_compounding_in_the_loop_equals_daily_returns_on_hourly_bars_with_a_missing_day():
+    from eternal_engine.report import daily_returns
+    from eternal_engine.research.batch import day_last_bars
+    from eternal_engine.research.batch_nb import daily_returns_nb
+
+    idx = pd.date_range("2024-01-01 05:00", periods=24 * 6, freq="h", tz="UTC")
+    idx = idx[(idx.day != 3)]  # a day without bars: its return is 0
+    r = pd.Series(np.random.default_rng(3).normal(0, 0.01, len(idx)), index=idx)
+    ref = daily_returns(r)
+    got = daily_returns_nb(r.to_numpy(), day_last_bars(idx), np.empty(len(ref)))
+    np.testing.assert_allclose(got, ref.to_numpy(), rtol=1e-12, atol=1e-15)
+    assert got[2] == 0.0 and len(got) == 7
 
 
 @pytest.mark.parametrize("grid, message", [
@@ -51,6 +102,7 @@ def test_daily_returns_are_kept_per_combination_for_the_overfitting_statistics(m
     ({"trend.sma_slow": []}, "is empty"),
     ({"trend.sma_slow": 100}, "must be a list"),
     ({"trend.sma_fast": [300]}, "below trend.sma_slow"),
+    ({"trend.sma_slow": [200, 2000]}, "need 2000 to warm up"),
 ])
 def test_bad_grids_fail_before_any_work(market, grid, message):
     t = time.perf_counter()

@@ -164,7 +164,7 @@ def test_orders_off_the_bar_grid_are_rejected():
 def test_record_buffers_grow_when_a_run_trades_on_every_bar():
     from eternal_engine.sim.records import new_record_buffers
 
-    n = 8000
+    n = 60_000
     close = 100 + np.sin(np.arange(n) / 7.0)
     m = make_market(close, freq="1min")
     assert len(new_record_buffers(n, 1, 1)[1]) < n  # the initial buffers cannot hold every fill

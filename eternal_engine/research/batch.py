@@ -1,0 +1,87 @@
+"""Plan and run a batch of configurations in `batch_nb.sweep_batch_nb`: statistics and daily returns only.
+
+The inputs of the bar loop come in groups (`sim.build.GROUPS`), each built from a few config keys. A batch
+builds one variant of a group per distinct value of its keys among the combinations (usually one, or a
+handful) and TREND's indicators once per window; each combination then picks its variants by index.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba.typed import List
+
+from eternal_engine.research.sweep_nb import SWEEP_STATS
+
+NS_DAY = 86_400_000_000_000
+_TREND_PARAMS = ("trend.atr_stop_mult", "trend.risk_per_trade", "trend.max_position", "trend.max_leverage",
+                 "trend.allow_short")
+_LISTS = ("costs", "sleeves", "tparams", "core", "funding", "tactical", "risk", "orch", "calendar", "cash", "tcols")
+
+
+def day_last_bars(index) -> np.ndarray:
+    """Per UTC day from the first bar's to the last's: the index of its last bar, -1 for a day without bars."""
+    ts = index.as_unit("ns").asi8
+    day = ts // NS_DAY - ts[0] // NS_DAY
+    out = np.full(int(day[-1]) + 1, -1, dtype=np.int64)
+    out[day] = np.arange(len(ts))  # later bars of a day overwrite earlier ones
+    return out
+
+
+def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, stats=None, daily=None):
+    """Statistics (``len(configs) x len(SWEEP_STATS)``, float64) and daily returns (``len(configs) x days``,
+    float32) of every config, run on ``market`` with the engines ``names``, written into ``stats`` and
+    ``daily`` if given. ``overrides[k]`` are the dotted keys that make ``configs[k]`` from the shared base:
+    they decide which variants the configs share."""
+    from eternal_engine.engines import trend as trend_engine
+    from eternal_engine.metrics import periods_per_year_for
+    from eternal_engine.research.batch_nb import sweep_batch_nb
+    from eternal_engine.sim import build
+
+    a = market.arrays
+    n, m = a.close.shape
+    k = len(configs)
+    lists = {name: List() for name in _LISTS}
+    memo: dict[tuple, int] = {}
+    touching: dict[tuple, tuple] = {}  # (list, override keys) -> the keys that decide the list's variant
+    which = np.empty((k, len(_LISTS)), dtype=np.int64)
+
+    def pick(slot: int, list_name: str, keys, combo: int, make) -> None:
+        over = overrides[combo]
+        sig = (list_name, tuple(over))
+        used = touching.get(sig)
+        if used is None:
+            used = touching[sig] = tuple(o for o in over if _touches(o, keys))
+        key = (list_name,) + tuple((o, repr(over[o])) for o in used)
+        j = memo.get(key)
+        if j is None:
+            j = memo[key] = len(lists[list_name])
+            lists[list_name].append(make())
+        which[combo, slot] = j
+
+    trend_on = "trend" in names
+    for c, cfg in enumerate(configs):
+        for slot, g in enumerate(("costs", "sleeves", None, "core", "funding", "tactical", "risk", "orch",
+                                  "calendar", "cash")):
+            if g is not None:
+                pick(slot, g, build.GROUPS[g], c, lambda: build.group(g, market, cfg, names))
+        pick(2, "tparams", _TREND_PARAMS, c, lambda: trend_engine.params(cfg.trend))
+        pick(10, "tcols", ("trend.symbols",),
+             c, lambda: trend_engine.trend_columns(market, cfg.trend) if trend_on else np.zeros(0, np.int64))
+    if trend_on:
+        tables, rows = trend_engine.indicator_tables(market, [cfg.trend for cfg in configs])
+        thresholds = np.array([cfg.trend.adx_threshold for cfg in configs], dtype=np.float64)
+    else:
+        empty = np.zeros((1, 0, m))
+        tables = trend_engine.TrendTables(np.zeros((0, m)), empty, empty, empty, empty.astype(np.float32))
+        rows, thresholds = np.zeros((k, 4), dtype=np.int64), np.zeros(k)
+    day_last = day_last_bars(market.index)
+    stats = np.empty((k, len(SWEEP_STATS))) if stats is None else stats
+    daily = np.empty((k, len(day_last)), dtype=np.float32) if daily is None else daily
+    sweep_batch_nb((a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns),
+                   *(lists[name] for name in _LISTS), tables, rows, thresholds, which, np.zeros((0, m)), day_last,
+                   float(periods_per_year_for(market.index)), stats, daily)
+    return stats, daily
+
+
+def _touches(key: str, keys) -> bool:
+    """Whether override ``key`` sets (part of) one of the config ``keys``, or a whole section holding one."""
+    return any(key == x or key.startswith(x + ".") or x.startswith(key + ".") for x in keys)

@@ -1,0 +1,97 @@
+"""Many configurations of one backtest in one parallel Numba loop: simulate and score each in place.
+
+Each combination runs the one simulator (`sim.nb.simulate_nb`) on its own inputs, chosen from small lists of
+distinct input variants (most combinations share all but a few), with TREND's signals built from shared
+indicator tables by `trend_flags_nb`, the same kernel `engines.trend.prepare` uses. Only the statistics and
+the daily returns of a combination leave the loop, so memory grows with the number of combinations, not with
+combinations x bars, and no Python runs per combination.
+"""
+import numpy as np
+from numba import njit, prange
+
+from eternal_engine.engines.trend_nb import trend_flags_nb
+from eternal_engine.research.sweep_nb import sweep_stats_nb
+from eternal_engine.sim.inputs import TrendIn
+from eternal_engine.sim.nb import simulate_nb
+from eternal_engine.sim.records import (
+    EV_CONTRIBUTION, TradeState, chunk_room, event_dt, fill_dt, funding_dt, order_dt, trade_dt,
+)
+
+# columns of ``which``: the variant each combination uses from each list
+W_COSTS, W_SLEEVES, W_TPARAMS, W_CORE, W_FUNDING, W_TACTICAL, W_RISK, W_ORCH, W_CAL, W_CASH, W_TCOLS = range(11)
+
+
+@njit(cache=True, parallel=True)
+def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactical_v, risk_v, orch_v, cal_v,
+                   cash_v, tcols_v, tables, t_rows, t_threshold, which, ext_qty, day_last, periods_per_year,
+                   stats_out, daily_out):
+    """Run combination ``k`` for every row of ``which``: ``stats_out[k]`` gets `sweep_stats_nb` of its
+    time-weighted returns, ``daily_out[k]`` its daily returns (compounded over UTC days; ``day_last[d]`` is
+    the last bar of day ``d``, -1 for a day without bars).
+
+    ``tables`` = (close, sma, adx, atr, confidence) of `engines.trend.indicator_tables` (zero bars when TREND
+    is off); ``t_rows[k]`` = the rows (sma_fast, sma_slow, adx, atr) of combination ``k`` in them and
+    ``t_threshold[k]`` its ADX threshold.
+    """
+    close, sma, adx, atr, conf = tables
+    n, m = mk[3].shape
+    n_t = close.shape[0]
+    for k in prange(which.shape[0]):
+        w = which[k]
+        init_cash = cash_v[w[W_CASH]]
+        n_sleeves = init_cash.shape[0]
+        rows = t_rows[k]
+        cols = tcols_v[w[W_TCOLS]]
+        flags = trend_flags_nb(close, cols, sma[rows[0]], sma[rows[1]], adx[rows[2]], t_threshold[k],
+                               np.empty((n_t, m), dtype=np.uint8))
+        tr = TrendIn(cols, flags, atr[rows[3]], conf[rows[2]], tparams_v[w[W_TPARAMS]])
+        shape = (n_sleeves, m)
+        ts = TradeState(np.zeros(shape, np.int8), np.full(shape, -1, np.int64), np.zeros(shape),
+                        np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape),
+                        np.zeros(shape))
+        sleeve_eq = np.empty((n, n_sleeves))
+        cap = chunk_room(n_sleeves, m) + n // 2  # `records.record_capacity`: no growth in a normal run
+        out = simulate_nb(mk, costs_v[w[W_COSTS]], sleeves_v[w[W_SLEEVES]], tr, core_v[w[W_CORE]],
+                          funding_v[w[W_FUNDING]], tactical_v[w[W_TACTICAL]], risk_v[w[W_RISK]], orch_v[w[W_ORCH]],
+                          cal_v[w[W_CAL]], ext_qty, init_cash, ts, sleeve_eq, np.empty(n, np.int8),
+                          np.empty((n, n_sleeves), np.uint8), np.empty(cap, order_dt), np.empty(cap, fill_dt),
+                          np.empty(cap, funding_dt), np.empty(cap, trade_dt), np.empty(cap, event_dt))
+        rets = time_weighted_nb(sleeve_eq, init_cash.sum(), out[4])
+        sweep_stats_nb(rets, periods_per_year, stats_out[k])
+        daily_returns_nb(rets, day_last, daily_out[k])
+
+
+@njit(cache=True)
+def time_weighted_nb(sleeve_equity, initial, events):
+    """Per-bar ``(E_t - C_t) / E_{t-1} - 1`` (`attribution.time_weighted_returns`) from sleeve equity and the
+    contribution events."""
+    n, n_sleeves = sleeve_equity.shape
+    flows = np.zeros(n)
+    for e in range(events.shape[0]):
+        if events[e]["kind"] == EV_CONTRIBUTION:
+            flows[events[e]["bar"]] += events[e]["amount"]
+    rets = np.empty(n)
+    prev = initial
+    for t in range(n):
+        eq = 0.0
+        for s in range(n_sleeves):
+            eq += sleeve_equity[t, s]
+        rets[t] = (eq - flows[t]) / prev - 1.0
+        prev = eq
+    return rets
+
+
+@njit(cache=True)
+def daily_returns_nb(returns, day_last, out):
+    """`report.daily_returns` in a loop: the equity ``cumprod(1 + r)`` sampled at each day's last bar (carried
+    over days without bars), and its change."""
+    wealth = 1.0
+    last = 1.0
+    t = 0
+    for d in range(day_last.shape[0]):
+        while t <= day_last[d]:
+            wealth *= 1.0 + returns[t]
+            t += 1
+        out[d] = wealth / last - 1.0
+        last = wealth
+    return out
