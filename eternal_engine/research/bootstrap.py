@@ -37,6 +37,8 @@ starts, drawn path after path, and the numba kernels take them as inputs. Path `
 from __future__ import annotations
 
 import math
+import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -51,6 +53,7 @@ __all__ = [
     "bootstrap_returns",
     "bootstrap_trades",
     "bootstrap_summary",
+    "check_bootstrap_arguments",
     "DEFAULT_QUANTILES",
 ]
 
@@ -90,6 +93,12 @@ def _check_seed(seed) -> int:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}: results are reproducible "
                           "only from an explicit seed")
     return int(seed)
+
+
+def check_bootstrap_arguments(n: int, *, n_paths, mean_block, seed) -> tuple[int, float, int]:
+    """``(n_paths, mean_block, seed)`` validated for a series of ``n`` values, else `ConfigError` saying what
+    to pass. Call it before the work that makes the series (the CLI does, before its backtest)."""
+    return _check_int("n_paths", n_paths, 1), _check_mean_block(mean_block, n), _check_seed(seed)
 
 
 def _levels(breaker_levels) -> tuple[float, ...]:
@@ -182,18 +191,36 @@ def stationary_bootstrap_indices(n: int, mean_block: float, n_paths: int, seed: 
 # Paths
 # --------------------------------------------------------------------------------------------------------------
 
+class _Progress:
+    """``montecarlo: done/total paths, elapsed, ~left`` on one stderr line, as the sweep's bar."""
+
+    def __init__(self, total: int, on: bool):
+        self.total, self.on, self.t0 = total, on, time.perf_counter()
+
+    def show(self, done: int) -> None:
+        if self.on:
+            dt = time.perf_counter() - self.t0
+            print(f"\rmontecarlo: {done}/{self.total} paths, {dt:.1f}s, ~{dt / done * (self.total - done):.0f}s "
+                  "left ", end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.on:
+            print(file=sys.stderr, flush=True)
+
+
 def _paths(values: np.ndarray, *, years: float, n_paths, mean_block, seed, breaker_levels,
-           attrs: dict) -> pd.DataFrame:
+           attrs: dict, progress: bool) -> pd.DataFrame:
     n = values.size
-    m = _check_mean_block(mean_block, n)
-    n_paths = _check_int("n_paths", n_paths, 1)
-    seed = _check_seed(seed)
+    n_paths, m, seed = check_bootstrap_arguments(n, n_paths=n_paths, mean_block=mean_block, seed=seed)
     levels = _levels(breaker_levels)
     total = np.empty(n_paths)
     mdd = np.empty(n_paths)
+    bar = _Progress(n_paths, progress)
     for lo, idx in _index_chunks(n, m, n_paths, seed):
         k = idx.shape[0]
         path_growth_nb(values, idx, total[lo:lo + k], mdd[lo:lo + k])
+        bar.show(lo + k)
+    bar.close()
     wealth = 1.0 + total
     with np.errstate(invalid="ignore"):
         cagr = np.where(wealth >= 0, np.power(np.maximum(wealth, 0.0), 1.0 / years) - 1.0, np.nan)
@@ -207,7 +234,8 @@ def _paths(values: np.ndarray, *, years: float, n_paths, mean_block, seed, break
 
 
 def bootstrap_returns(returns, *, n_paths: int = 1000, mean_block: float, seed: int,
-                      periods_per_year: float | None = None, breaker_levels=None) -> pd.DataFrame:
+                      periods_per_year: float | None = None, breaker_levels=None,
+                      progress: bool = False) -> pd.DataFrame:
     """Stationary block bootstrap of per-bar returns: one row per path with ``total_return``, ``cagr``,
     ``max_drawdown`` and ``hit_<level>`` for each breaker level (see the module docstring).
 
@@ -219,6 +247,7 @@ def bootstrap_returns(returns, *, n_paths: int = 1000, mean_block: float, seed: 
         periods_per_year: bars per year for the CAGR; ``None`` infers it from a DatetimeIndex (365 for daily
             bars, as :func:`eternal_engine.metrics.periods_per_year_for`).
         breaker_levels: drawdown fractions; default ``RiskConfig().breaker_levels`` (0.10, 0.15, 0.20, 0.25).
+        progress: print paths done, elapsed and remaining time on stderr (the output does not change).
 
     Returns:
         A DataFrame indexed by ``path``; ``attrs`` record the inputs (seed, mean_block, n_paths, n_periods,
@@ -236,11 +265,12 @@ def bootstrap_returns(returns, *, n_paths: int = 1000, mean_block: float, seed: 
                             fix="pass periods_per_year= (365 for daily bars, 8760 for hourly)")
     ppy = _resolve_ppy(periods_per_year, returns.index if isinstance(returns, pd.Series) else None)
     return _paths(values, years=values.size / ppy, n_paths=n_paths, mean_block=mean_block, seed=seed,
-                  breaker_levels=breaker_levels, attrs={"source": "returns", "periods_per_year": ppy})
+                  breaker_levels=breaker_levels, attrs={"source": "returns", "periods_per_year": ppy},
+                  progress=progress)
 
 
 def bootstrap_trades(trade_returns, *, n_paths: int = 1000, mean_block: float = 1.0, seed: int,
-                     years: float | None = None, breaker_levels=None) -> pd.DataFrame:
+                     years: float | None = None, breaker_levels=None, progress: bool = False) -> pd.DataFrame:
     """Stationary block bootstrap of a trade sequence, compounding one trade return after another: the
     same columns as :func:`bootstrap_returns`, with drawdowns seen at trade closes.
 
@@ -254,7 +284,7 @@ def bootstrap_trades(trade_returns, *, n_paths: int = 1000, mean_block: float = 
         years: the time the original trades span, for the CAGR (each path is as many trades, so as many
             years). ``None`` takes it from the data: ``exit_time.max() - entry_time.min()`` of a trades
             frame, or first to last timestamp of a Series with a DatetimeIndex, over 365 days.
-        breaker_levels: as :func:`bootstrap_returns`.
+        breaker_levels, progress: as :func:`bootstrap_returns`.
 
     Raises:
         DataError: NaN/inf, fewer than 2 trades, a frame without ``return``, no way to know ``years``.
@@ -289,7 +319,7 @@ def bootstrap_trades(trade_returns, *, n_paths: int = 1000, mean_block: float = 
         if not (math.isfinite(y) and y > 0):
             raise ConfigError(f"years must be a positive number, got {years!r}")
     return _paths(values, years=y, n_paths=n_paths, mean_block=mean_block, seed=seed,
-                  breaker_levels=breaker_levels, attrs={"source": "trades"})
+                  breaker_levels=breaker_levels, attrs={"source": "trades"}, progress=progress)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -55,12 +55,24 @@ def _equity_figure(returns, title):
     return _svg(fig)
 
 
+def _days(index) -> int:
+    """Rows of the daily returns a sweep keeps for ``index`` (UTC calendar days, first to last bar)."""
+    return (index[-1].floor("D") - index[0].floor("D")).days + 1
+
+
 def cmd_sweep(args, market, config, say) -> int:
     from eternal_engine.report import write_sections
-    from eternal_engine.research.sweep import sweep
+    from eternal_engine.research.overfitting import check_n_splits
+    from eternal_engine.research.sweep import combinations_of, sweep
+    from eternal_engine.research.walk_forward import check_warmup
 
-    res = sweep(market, config, _grid(args.grid), engines=args.engines, objective=args.objective,
-                progress=not args.quiet)
+    grid = _grid(args.grid)
+    check_n_splits(args.splits, _days(market.index))
+    if args.engines is None or "trend" in args.engines:
+        combos = combinations_of(grid)
+        bar = market.index[1] - market.index[0] if len(market.index) > 1 else None
+        check_warmup(config, combos, len(market.index), bar, "the data")
+    res = sweep(market, config, grid, engines=args.engines, objective=args.objective, progress=not args.quiet)
     dsr, pbo = res.deflated_sharpe(), res.pbo(n_splits=args.splits)
     print(res.table.drop(columns=["config_hash"]).head(args.top).to_string(index=False))
     print(f"\ndeflated Sharpe ratio of the best: {dsr.dsr:.4f}   probability of backtest overfitting: {pbo.pbo:.4f}")
@@ -94,12 +106,14 @@ def cmd_walk_forward(args, market, config, say) -> int:
 def cmd_montecarlo(args, market, config, say) -> int:
     from eternal_engine.api import backtest
     from eternal_engine.report import write_sections
-    from eternal_engine.research.bootstrap import bootstrap_returns, bootstrap_summary
+    from eternal_engine.research.bootstrap import bootstrap_returns, bootstrap_summary, check_bootstrap_arguments
 
+    check_bootstrap_arguments(len(market.index), n_paths=args.paths, mean_block=args.block, seed=args.mc_seed)
     say("running the backtest whose returns are resampled")
     r = backtest(market, config, engines=args.engines).returns
     say(f"bootstrapping {args.paths} paths (mean block {args.block} bars, seed {args.mc_seed})")
-    paths = bootstrap_returns(r, n_paths=args.paths, mean_block=args.block, seed=args.mc_seed)
+    paths = bootstrap_returns(r, n_paths=args.paths, mean_block=args.block, seed=args.mc_seed,
+                              progress=not args.quiet)
     summary = bootstrap_summary(paths)
     print(summary.to_string())
     if args.out:

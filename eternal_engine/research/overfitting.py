@@ -55,6 +55,7 @@ __all__ = [
     "expected_max_sharpe",
     "deflated_sharpe_ratio",
     "probability_of_backtest_overfitting",
+    "check_n_splits",
 ]
 
 EULER_GAMMA = 0.5772156649015329
@@ -432,6 +433,21 @@ def _sharpe_from_sums(s1: np.ndarray, s2: np.ndarray, n: int, shift: np.ndarray)
     return np.where(flat, np.where(mean == 0, 0.0, np.copysign(np.inf, mean)), sr)
 
 
+def check_n_splits(n_splits, n_periods: int) -> int:
+    """``n_splits`` as an int if CSCV can cut ``n_periods`` rows into that many blocks (even, >= 2, at least
+    2 rows a block), else `ConfigError` saying what to pass. Call it before the work that makes the rows."""
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)):
+        raise ConfigError(f"n_splits must be an even integer, got {n_splits!r}")
+    s = int(n_splits)
+    if s < 2 or s % 2:
+        raise ConfigError(f"n_splits must be an even integer >= 2, got {s}: CSCV splits the blocks into two "
+                          "halves of equal size (16 is the usual choice)")
+    if n_periods // s < 2:
+        raise ConfigError(f"n_splits={s} is too large for {n_periods} periods: each block needs at least 2 "
+                          f"rows; use n_splits <= {max(2, (n_periods // 2) // 2 * 2)} or pass more periods")
+    return s
+
+
 def probability_of_backtest_overfitting(performance, n_splits: int = 16,
                                         metric: str | Callable[[np.ndarray], np.ndarray] = "sharpe"
                                         ) -> PBOResult:
@@ -468,15 +484,7 @@ def probability_of_backtest_overfitting(performance, n_splits: int = 16,
         raise DataError(f"performance needs at least 2 configurations (columns), got {n_cfg}",
                         fix="pass every configuration of the sweep, not only the best one")
     _check_finite(a, performance, "performance")
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)):
-        raise ConfigError(f"n_splits must be an even integer, got {n_splits!r}")
-    s = int(n_splits)
-    if s < 2 or s % 2:
-        raise ConfigError(f"n_splits must be an even integer >= 2, got {s}: CSCV splits the blocks into two "
-                          "halves of equal size (16 is the usual choice)")
-    if t // s < 2:
-        raise ConfigError(f"n_splits={s} is too large for {t} periods: each block needs at least 2 rows; "
-                          f"use n_splits <= {max(2, (t // 2) // 2 * 2)} or pass more periods")
+    s = check_n_splits(n_splits, t)
     if callable(metric):
         metric_name = getattr(metric, "__name__", "custom")
     elif metric in _METRICS:

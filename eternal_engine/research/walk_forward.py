@@ -54,11 +54,20 @@ def _delta(value, name) -> pd.Timedelta:
 
 def warmup_bars(config: Config, combos: list[dict]) -> int:
     """Bars the indicators need before TREND can signal, over every combination."""
-    need = 0
-    for c in combos or [{}]:
-        t = config.with_overrides(c).trend
-        need = max(need, t.sma_slow, 2 * t.adx_window, t.atr_window + 1)
-    return need
+    from eternal_engine.engines.trend import warmup
+
+    return max(warmup(config.with_overrides(c).trend) for c in combos or [{}])
+
+
+def check_warmup(config: Config, combos: list[dict], n_bars: int, bar: pd.Timedelta | None, where: str) -> None:
+    """`ConfigError` unless ``n_bars`` bars (of ``where``, bars of length ``bar``) exceed the warm-up of every
+    combination."""
+    need = warmup_bars(config, combos)
+    if n_bars <= need:
+        span = f"{need * bar}" if bar is not None else f"{need} bars"
+        raise ConfigError(f"{where} holds {n_bars} bars but the indicators need {need} to warm up "
+                          f"(trend.sma_slow, 2 x adx_window): give it more than {span} of data or lower "
+                          "trend.sma_slow in the grid")
 
 
 def splits(index: pd.DatetimeIndex, train, test, purge, anchored: bool) -> list[tuple]:
@@ -95,16 +104,17 @@ def walk_forward(data, config: Config | None = None, grid: dict | None = None, *
     train, test, purge = _delta(train, "train"), _delta(test, "test"), _delta(purge, "purge")
     if train <= pd.Timedelta(0) or test <= pd.Timedelta(0):
         raise ConfigError("train and test must be positive durations, e.g. train='730D', test='180D'")
+    if len(data.index) < 2:
+        raise ConfigError(f"the data hold {len(data.index)} bar(s): walk-forward needs a history to split")
     span = data.index[-1] - data.index[0]
     if train + purge + test > span:
         raise ConfigError(f"train + purge + test = {train + purge + test} is longer than the data "
                           f"({span}, {data.index[0]:%Y-%m-%d} .. {data.index[-1]:%Y-%m-%d}): shorten the windows "
                           "or load more data")
     bar = data.index[1] - data.index[0]
-    need = warmup_bars(config, combos)
-    if int(train / bar) <= need:
-        raise ConfigError(f"train={train} holds {int(train / bar)} bars but the indicators need {need} to warm up "
-                          f"(trend.sma_slow, 2 x adx_window): make train longer than {need * bar}")
+    if test < bar:
+        raise ConfigError(f"test={test} is shorter than one bar ({bar}): a test window must hold bars")
+    check_warmup(config, combos, int(train / bar), bar, f"train={train}")
     folds = splits(data.index, train, test, purge, anchored)
     ppy = None
     rows, pieces = [], []

@@ -15,6 +15,7 @@ from eternal_engine.research.bootstrap import (
     bootstrap_returns,
     bootstrap_summary,
     bootstrap_trades,
+    check_bootstrap_arguments,
     stationary_bootstrap_indices,
 )
 from eternal_engine.research.bootstrap_nb import path_growth_nb, stationary_indices_nb
@@ -158,6 +159,29 @@ def test_bootstrap_returns_reproducible():
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["cagr"], c["cagr"])
     pd.testing.assert_series_equal(bootstrap_summary(a), bootstrap_summary(b))
+
+
+def test_progress_counts_paths_on_stderr_and_changes_nothing(monkeypatch, capsys):
+    r = _daily(np.random.default_rng(3).normal(0.001, 0.03, 500))
+    quiet = bootstrap_returns(r, n_paths=200, mean_block=10, seed=11)
+    monkeypatch.setattr(bs, "_CHUNK_ELEMENTS", 500 * 50)  # 50 paths a chunk: four updates
+    shown = bootstrap_returns(r, n_paths=200, mean_block=10, seed=11, progress=True)
+    err = capsys.readouterr().err
+    pd.testing.assert_frame_equal(shown, quiet)
+    assert [f"{k}/200 paths" in err for k in (50, 100, 150, 200)] == [True] * 4
+    assert err.endswith("\n")
+    bootstrap_trades(r, n_paths=20, seed=0)
+    assert capsys.readouterr().err == ""  # off by default
+
+
+def test_arguments_can_be_checked_before_the_series_exists():
+    assert check_bootstrap_arguments(100, n_paths=10, mean_block=5, seed=3) == (10, 5.0, 3)
+    with pytest.raises(ConfigError, match="mean_block must be a number between 1 and the series length 100"):
+        check_bootstrap_arguments(100, n_paths=10, mean_block=500, seed=3)
+    with pytest.raises(ConfigError, match="n_paths must be an integer >= 1"):
+        check_bootstrap_arguments(100, n_paths=0, mean_block=5, seed=3)
+    with pytest.raises(ConfigError, match="seed must be a non-negative integer"):
+        check_bootstrap_arguments(100, n_paths=10, mean_block=5, seed=-1)
 
 
 @given(st.integers(0, 2**32 - 1))

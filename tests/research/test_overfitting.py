@@ -326,6 +326,96 @@ def test_pbo_real_edge_is_low():
         assert res.prob_oos_loss < 0.05
 
 
+# ------------------------------------------------------------------------------------ PBO: published outputs
+
+def _r_rnorm(seed: int, n: int) -> np.ndarray:
+    """R's ``set.seed(seed); rnorm(n)`` (defaults: Mersenne-Twister, Inversion), so a published R example
+    can be recomputed here. R scrambles the seed with ``seed = 69069 * seed + 1`` (50 times, then once per
+    word) into the 624 words of a standard MT19937, and draws each normal by inversion from two uniforms:
+    ``qnorm((floor(2^27 u1) + u2) / 2^27)`` (R's src/main/RNG.c and snorm.c)."""
+    s = seed & 0xFFFFFFFF
+    for _ in range(50):
+        s = (69069 * s + 1) & 0xFFFFFFFF
+    key = np.empty(625, dtype=np.uint32)
+    for j in range(625):
+        s = (69069 * s + 1) & 0xFFFFFFFF
+        key[j] = s
+    bg = np.random.MT19937()
+    bg.state = {"bit_generator": "MT19937", "state": {"key": key[1:], "pos": 624}}
+    u = bg.random_raw(2 * n).astype(np.float64) * 2.3283064365386963e-10
+    u = np.where(u <= 0.0, 0.5 * 2.328306437080797e-10, u)
+    big = 134217728.0
+    return norm.ppf((np.floor(big * u[0::2]) + u[1::2]) / big)
+
+
+def test_r_rnorm_port_reproduces_r():
+    """Values R prints for ``set.seed(42); rnorm(1)``, ``set.seed(123); rnorm(3)``, ``set.seed(1); rnorm(5)``."""
+    np.testing.assert_allclose(_r_rnorm(42, 1), [1.37095845], atol=5e-9)
+    np.testing.assert_allclose(_r_rnorm(123, 3), [-0.56047565, -0.23017749, 1.55870831], atol=5e-9)
+    np.testing.assert_allclose(_r_rnorm(1, 5), [-0.6264538, 0.1836433, -0.8356286, 1.5952808, 0.3295078],
+                               atol=5e-8)
+
+
+def _r_pbo_summary(res):
+    """The R package `pbo`'s ``summary()`` fields from our result: ``p_bo``; ``slope``, which R/pbo.R takes
+    as ``lm(rn_pairs)$coefficients[1]`` with ``rn_pairs = (Rn, Rbn)``, i.e. the *intercept* of IS on OOS
+    performance; ``ar^2``, the adjusted R² of that fit; ``p_loss``, the share of OOS Sharpe ratios below 0."""
+    x, y = res.oos_performance, res.is_performance
+    slope, intercept = np.polyfit(x, y, 1)
+    r2 = 1 - np.sum((y - intercept - slope * x) ** 2) / np.sum((y - y.mean()) ** 2)
+    return res.pbo, intercept, 1 - (1 - r2) * (x.size - 1) / (x.size - 2), res.prob_oos_loss
+
+
+_RF = 0.03 / 252  # the R examples' Sharpe ratio: mean(x - rf) / sd(x - rf), rf = 3 % a year over 252 days
+
+
+@pytest.mark.parametrize("n_splits, slope, ar2", [(8, -0.003046, 0.97), (4, -0.005909, 0.88)])
+def test_pbo_reproduces_the_r_pbo_vignette(n_splits, slope, ar2):
+    """The vignette of the CRAN package `pbo` (Matt Barry, github.com/mrbcuda/pbo, vignettes/pbo.md, "Using
+    the PBO package") builds the paper's full-overfitting case (Bailey et al. 2015, "test case 1"; also
+    López de Prado's testAccuracy_MC with sr_case = sr_base = 0): ``set.seed(765)``, 100 trials x 2,400
+    standard normals, each column re-scaled to sd 1/sqrt(252) and re-centred to mean 0, so every trial has
+    the same full-sample Sharpe ratio and the in-sample winner is the out-of-sample loser. Its printed
+    ``summary()``: S = 8: p_bo 1, slope -0.003046, ar^2 0.97, p_loss 1; S = 4: p_bo 1, slope -0.005909,
+    ar^2 0.88, p_loss 1. R's relative rank is rank / N, ours rank / (N + 1) as in the paper; with N even
+    and no ties both put the logit <= 0 at the same ranks."""
+    m = _r_rnorm(765, 100 * 2400).reshape(100, 2400).T  # R fills matrices column by column
+    m = m / m.std(axis=0, ddof=1) / math.sqrt(252)
+    m = m - m.mean(axis=0)
+    res = probability_of_backtest_overfitting(m - _RF, n_splits=n_splits, metric="sharpe")
+    p_bo, got_slope, got_ar2, p_loss = _r_pbo_summary(res)
+    assert p_bo == 1.0 and p_loss == 1.0
+    assert got_slope == pytest.approx(slope, abs=5e-7)  # printed to 6 decimals
+    assert round(got_ar2, 2) == ar2  # R rounds it to 2 significant digits
+
+
+def test_pbo_reproduces_the_r_pbo_unit_test():
+    """github.com/mrbcuda/pbo tests/test_pbo_function.R, "sharpe function succeeds": ``set.seed(852)``,
+    40 trials x 200 standard normals filled by row, S = 4 (6 combinations), the same Sharpe ratio; expects
+    phi in (0.49, 0.51), slope in (0.19, 0.20), ar2 in (-0.24, -0.22), below_threshold in (0.49, 0.51)."""
+    m = _r_rnorm(852, 40 * 200).reshape(200, 40)
+    res = probability_of_backtest_overfitting(m - _RF, n_splits=4, metric="sharpe")
+    p_bo, slope, ar2, p_loss = _r_pbo_summary(res)
+    assert res.n_combinations == 6
+    assert p_bo == 0.5 and p_loss == 0.5
+    assert 0.19 < slope < 0.20
+    assert -0.24 < ar2 < -0.22
+
+
+def test_pbo_of_the_papers_full_overfitting_construction_is_one():
+    """The paper's test case 1 (and López de Prado's testAccuracy_MC with sr_case = sr_base): every trial
+    re-centred to the same full-sample mean. IS mean + OOS mean is then the same for all, so the IS winner
+    by mean is exactly the OOS loser: every logit is ln((1 / (N + 1)) / (N / (N + 1))) = ln(1 / N) and
+    PBO = 1, whatever the data (T = 1,008 = 16 x 63, so no row is dropped and the centring holds)."""
+    rng = np.random.default_rng(23)
+    x = rng.normal(0.0, 0.01, (1008, 100))
+    x = x - x.mean(axis=0) + 0.0004
+    res = probability_of_backtest_overfitting(x, n_splits=16, metric="mean")
+    assert res.pbo == 1.0
+    np.testing.assert_allclose(res.logits, math.log(1 / 100), rtol=1e-12)
+    assert probability_of_backtest_overfitting(x, n_splits=16).pbo > 0.99  # Sharpe: nearly always
+
+
 def test_pbo_errors():
     x = np.random.default_rng(0).normal(0, 0.01, (100, 5))
     with pytest.raises(ConfigError, match="even integer"):

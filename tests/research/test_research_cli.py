@@ -1,4 +1,8 @@
 """The research commands: each prints its figures and writes an HTML report; bad input exits 2 before work."""
+import pytest
+
+import eternal_engine.api
+import eternal_engine.research.sweep
 from eternal_engine.cli import main
 
 
@@ -26,8 +30,38 @@ def test_montecarlo_command(tmp_path, capsys):
     out = tmp_path / "mc.html"
     code = main(["montecarlo", "--paths", "200", "--block", "10", "--mc-seed", "3", "--out", str(out), "-q"])
     assert code == 0
-    assert "p_hit" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "p_hit" in captured.out and "paths" not in captured.err
     assert "<h2>Distributions" in out.read_text()
+
+
+def test_montecarlo_command_shows_a_progress_bar_of_paths(capsys):
+    assert main(["montecarlo", "--end", "2018-12-31", "--paths", "300", "--block", "10", "--out", ""]) == 0
+    err = capsys.readouterr().err
+    assert "running the backtest" in err and "montecarlo: 300/300 paths" in err
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("the work started before the input was checked")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["sweep", "--grid", "trend.sma_slow=100,200", "--splits", "7"], "n_splits must be an even integer"),
+    (["sweep", "--grid", "trend.sma_slow=100,200", "--end", "2017-02-28", "--splits", "40"],
+     "n_splits=40 is too large for 59 periods"),
+    (["sweep", "--grid", "trend.sma_slow=100,200", "--end", "2017-05-31", "--splits", "4"],
+     "the data holds 151 bars but the indicators need 200 to warm up"),
+    (["sweep", "--grid", "trend.sma_slw=100,200"], "did you mean 'trend.sma_slow'"),
+    (["montecarlo", "--block", "0.5"], "mean_block must be a number between 1"),
+    (["montecarlo", "--end", "2017-03-31", "--block", "200"], "between 1 and the series length 90"),
+    (["montecarlo", "--paths", "0"], "n_paths must be an integer >= 1"),
+    (["montecarlo", "--mc-seed", "-1"], "seed must be a non-negative integer"),
+])
+def test_bad_research_input_fails_before_the_sweep_or_backtest_runs(argv, message, monkeypatch, capsys):
+    monkeypatch.setattr(eternal_engine.research.sweep, "sweep", _no_work)
+    monkeypatch.setattr(eternal_engine.api, "backtest", _no_work)
+    assert main([*argv, "--out", "", "-q"]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_bad_research_input_exits_2_with_the_fix(capsys):

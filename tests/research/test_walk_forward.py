@@ -85,6 +85,8 @@ def test_out_of_sample_returns_are_the_test_windows_stitched(market, wf):
     ({"grid": {"trend.sma_slw": [100]}}, "did you mean 'trend.sma_slow'"),
     ({"grid": {}}, "grid is empty"),
     ({"train": "two years"}, "not a duration"),
+    ({"test": "12h"}, "shorter than one bar"),
+    ({"grid": {"trend.sma_slow": [100, 800]}}, "holds 730 bars but the indicators need 800"),
 ])
 def test_bad_windows_and_grids_fail_before_any_work(market, kwargs, message):
     args = {"grid": GRID, "train": "730D", "test": "365D", **kwargs}
@@ -92,3 +94,8 @@ def test_bad_windows_and_grids_fail_before_any_work(market, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         walk_forward(market, progress=False, **args)
     assert time.perf_counter() - t < 1.0
+
+
+def test_a_history_of_one_bar_fails_saying_so(market):
+    with pytest.raises(ConfigError, match="1 bar"):
+        walk_forward(market.slice("2018-01-01", "2018-01-01"), grid=GRID, progress=False)
