@@ -31,6 +31,7 @@ from .models import (
     SIDES,
     TERMINAL_STATES,
     Alert,
+    Balance,
     BreakerState,
     Control,
     EngineState,
@@ -90,6 +91,7 @@ class Status:
 TRANSITION_FIELDS = frozenset({"exchange_order_id", "last_error", "last_exchange_update_ms", "submit_attempts"})
 _INTENT_KEY = ("sleeve", "symbol", "category", "side", "order_type", "qty", "price", "reduce_only")
 _NO_ORDER_FILL = frozenset({"Funding"})  # executions that do not fill an order
+RECONCILE_EXEC_TYPE = "Reconcile"  # synthetic fills written by reconciliation (no exchange execId)
 
 
 def validate_client_order_id(client_order_id: str) -> str:
@@ -428,3 +430,65 @@ class Repository:
                         prev_nav=_none_to_nan(row.prev_nav), last_bar_ts=row.last_bar_ts)
 
         return self._run(op, write=False)
+
+    # -- reconciliation (live.reconcile) ----------------------------------------------------------------------
+    def position_fills(self, category: str) -> list:
+        """Rows ``(sleeve, symbol, side, qty, fee, fee_currency, exec_type, exec_time)`` of every fill in
+        ``category`` except funding: the ledger that positions and spot holdings are derived from."""
+        return self._run(
+            lambda s: list(s.execute(
+                select(Order.sleeve, Order.symbol, Order.side, Fill.qty, Fill.fee, Fill.fee_currency,
+                       Fill.exec_type, Fill.exec_time)
+                .join(Fill, Fill.client_order_id == Order.client_order_id)
+                .where(Order.category == category, Fill.exec_type.not_in(_NO_ORDER_FILL))).all()),
+            write=False,
+        )
+
+    def record_reconciliation_fill(self, client_order_id: str, exec_id: str, *, sleeve: str, symbol: str,
+                                   category: str, side: str, qty, price, exec_time: datetime,
+                                   note: str) -> FillResult:
+        """A synthetic order and its fill (``exec_type`` :data:`RECONCILE_EXEC_TYPE`) in one transaction, for a
+        position change no execution explains. The order is Filled from the start, so it is never sent;
+        idempotent on ``exec_id``."""
+        validate_client_order_id(client_order_id)
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+        qty, price = quantize(qty), quantize(price)
+
+        def op(s: Session) -> FillResult:
+            existing = s.get(Fill, exec_id)
+            if existing is not None:
+                return FillResult(existing, self._lock_order(s, existing.client_order_id), True)
+            order = Order(client_order_id=client_order_id, sleeve=sleeve, symbol=symbol, category=category,
+                          side=side, order_type="Market", qty=qty, price=None, intent="reconcile",
+                          state=OrderState.FILLED.value, filled_qty=qty, avg_price=price)
+            s.add(order)
+            s.flush()
+            s.add(OrderEvent(client_order_id=client_order_id, from_state=None, to_state=order.state, note=note))
+            fill = Fill(exec_id=exec_id, client_order_id=client_order_id, exec_type=RECONCILE_EXEC_TYPE, qty=qty,
+                        price=price, exec_time=exec_time)
+            s.add(fill)
+            s.flush()
+            return FillResult(fill, order, False)
+
+        return self._run(op, retry_integrity=True)
+
+    def save_balances(self, coins: dict[str, dict[str, Any]], account: str = "UNIFIED") -> None:
+        """Upsert the latest wallet snapshot: ``coin -> {wallet_balance, equity, available}``."""
+        def op(s: Session) -> None:
+            for coin, v in coins.items():
+                row = s.scalars(select(Balance).where(Balance.account == account, Balance.coin == coin)
+                                .with_for_update()).one_or_none()
+                if row is None:
+                    row = Balance(account=account, coin=coin)
+                    s.add(row)
+                row.wallet_balance = quantize(v["wallet_balance"])
+                row.equity = None if v.get("equity") is None else quantize(v["equity"])
+                row.available = None if v.get("available") is None else quantize(v["available"])
+                row.updated_at = utcnow()
+
+        self._run(op, retry_integrity=True)
+
+    def balances(self, account: str = "UNIFIED") -> dict[str, Balance]:
+        return self._run(lambda s: {b.coin: b for b in s.scalars(select(Balance).where(Balance.account == account))},
+                         write=False)
