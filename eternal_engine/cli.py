@@ -142,6 +142,50 @@ def cmd_research(args) -> int:
     return args.research(args, market, config, say)
 
 
+REAL_MONEY_FLAG = "--i-understand-this-is-real-money"
+
+
+def cmd_live(args) -> int:
+    import os
+
+    if args.mode == "live" and (os.environ.get("TRADING_MODE", "paper").strip().lower() != "live"
+                                or not args.real_money):
+        print(f"eternal-engine: error: --mode live needs TRADING_MODE=live in the environment and {REAL_MONEY_FLAG}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from live.loop import run_live
+
+    return run_live(args)
+
+
+def _add_live_parser(sub) -> None:
+    text = "run the live process: every closed bar the backtest's simulator decides, the difference is traded"
+    p = sub.add_parser("live", help=text, description=text[0].upper() + text[1:] + ". Paper mode (default) "
+                       "fills against live public prices and sends no order; testnet and live need "
+                       "BYBIT_API_KEY/BYBIT_API_SECRET; live also TRADING_MODE=live and " + REAL_MONEY_FLAG +
+                       " (its endpoint is mainnet only with BYBIT_TESTNET=false).")
+    p.add_argument("--mode", choices=["paper", "testnet", "live"], default="paper", help="default paper")
+    p.add_argument("--config", metavar="FILE", help="strategy YAML (default: the built-in defaults)")
+    p.add_argument("--db", metavar="URL", help="database URL (default $DATABASE_URL or sqlite:///./trading_bot.db)")
+    p.add_argument("--start", help="first bar the simulator runs over (UTC date); needed on the first run only")
+    p.add_argument("--interval", default="D", help="Bybit kline interval of the bars (default D)")
+    p.add_argument("--engines", metavar="LIST", help="comma-separated engines (default: all four)")
+    p.add_argument("--once", action="store_true", help="decide and trade the last closed bar, then exit")
+    p.add_argument("--max-slippage", type=float, default=0.005,
+                   help="guard of market orders: fraction beyond the best price (default 0.005)")
+    p.add_argument("--paper-book", metavar="FILE", help="paper mode: JSON book of the simulated account "
+                   "(default: next to the SQLite database, else ./paper_book.json)")
+    p.add_argument("--unknown-grace", type=float, default=120.0, metavar="SECONDS",
+                   help="an order the exchange does not show is kept Unknown this long, then Rejected (default 120)")
+    p.add_argument("--paper-balance", type=float, metavar="USDT",
+                   help="paper mode: opening USDT of a new book (default portfolio.initial_capital)")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve Prometheus metrics on 127.0.0.1:PORT/metrics (default: not served)")
+    p.add_argument(REAL_MONEY_FLAG, dest="real_money", action="store_true",
+                   help="with --mode live and TRADING_MODE=live: confirm real orders")
+    p.set_defaults(func=cmd_live)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="eternal-engine",
@@ -168,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_live_commands = None
     if add_live_commands is not None:
         add_live_commands(sub)
+        _add_live_parser(sub)
 
     d = sub.add_parser("data", help="download and cache market data (Bybit)",
                        description="Market data: download Bybit V5 history into the local Parquet cache.")

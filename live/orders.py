@@ -53,7 +53,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from eternal_engine.errors import ConfigError
 from live.bybit.client import round_price, round_qty
@@ -67,7 +67,7 @@ from live.bybit.errors import (
     TransientError,
 )
 from live.db.models import TERMINAL_STATES, Fill, Order, OrderState, can_transition
-from live.db.repo import Repository
+from live.db.repo import IllegalTransition, Repository
 from live.db.session import session_scope
 
 log = logging.getLogger("live.orders")
@@ -169,12 +169,14 @@ def _ms_to_dt(ms: int) -> datetime:
 # ============================================================================================ the manager
 class OrderManager:
     def __init__(self, repo: Repository, client, *, clock: Callable[[], float] = time.time,
-                 unknown_grace_s: float = 120.0, resubmit_created: bool = True):
+                 unknown_grace_s: float = 120.0, resubmit_created: bool = True, alert=None, metrics=None):
         self.repo = repo
         self.client = client
         self.clock = clock
         self.unknown_grace_s = float(unknown_grace_s)
         self.resubmit_created = resubmit_created
+        self.alert = alert or repo.add_alert  # e.g. `live.alerts.Alerter.alert` (stored, then Telegram)
+        self.metrics = metrics  # `live.metrics.LiveMetrics`: submit-to-ack latency, errors, outcomes
 
     # ------------------------------------------------------------------ submit
     def prepare(self, intent: OrderIntent) -> Order:
@@ -209,17 +211,26 @@ class OrderManager:
         order = self.prepare(intent)
         if OrderState(order.state) != S.CREATED:
             return order
-        return self._send(order)
+        order = self._send(order)
+        if self.metrics is not None:
+            self.metrics.record_order(order.state)
+        return order
 
     def _send(self, order: Order) -> Order:
         cid = order.client_order_id
         self.repo.transition(cid, S.SUBMITTED, note="create sent")
+        t0 = time.monotonic()
         try:
-            ack = self.client.place_order(
-                order.category, order.symbol, order.side, order.qty, client_order_id=cid,
-                order_type=order.order_type, price=order.price, time_in_force=order.time_in_force,
-                reduce_only=True if order.reduce_only else None,
-                instrument=self.client.instrument(order.category, order.symbol))
+            try:
+                ack = self.client.place_order(
+                    order.category, order.symbol, order.side, order.qty, client_order_id=cid,
+                    order_type=order.order_type, price=order.price, time_in_force=order.time_in_force,
+                    reduce_only=True if order.reduce_only else None,
+                    instrument=self.client.instrument(order.category, order.symbol))
+            except ExchangeError as exc:
+                if self.metrics is not None:
+                    self.metrics.record_error(exc)
+                raise
         except DuplicateOrderError as exc:  # the order exists already: adopt it, never a second one
             log.info("%s: duplicate orderLinkId, adopting the existing order", cid)
             return self._adopt_after_duplicate(cid, exc)
@@ -238,6 +249,8 @@ class OrderManager:
             self.repo.transition(cid, S.UNKNOWN, note="unexpected error during create",
                                  last_error=f"{type(exc).__name__}: {exc}"[:2000])
             raise
+        if self.metrics is not None:
+            self.metrics.observe_order_latency(time.monotonic() - t0)
         return self.repo.transition(cid, S.ACKNOWLEDGED, note="ack", exchange_order_id=ack.order_id,
                                     last_error=None)
 
@@ -316,7 +329,7 @@ class OrderManager:
         self._alert_once("P1", "ORDER_VANISHED", cid, f"order {cid} ({state.value}) not found on the exchange")
         return order
 
-    def _apply_exchange(self, order: Order, ex) -> Order:
+    def _apply_exchange(self, order: Order, ex, *, fetch_fills: bool = True) -> Order:
         """Adopt the exchange's view of one order: id, fills (by execId), then the mapped state."""
         cid = order.client_order_id
         state = OrderState(order.state)
@@ -328,7 +341,8 @@ class OrderManager:
             self.repo.transition(cid, S.ACKNOWLEDGED, note="found on the exchange", **fields)
         elif fields:
             self.repo.transition(cid, state, **fields)
-        if ex.cum_exec_qty > 0 or ex.status in ("Filled", "PartiallyFilled", "PartiallyFilledCanceled"):
+        if fetch_fills and (ex.cum_exec_qty > 0 or ex.status in ("Filled", "PartiallyFilled",
+                                                                  "PartiallyFilledCanceled")):
             self._record_fills(cid, self.client.executions(order.category, order.symbol, client_order_id=cid,
                                                            order_id=ex.order_id or None))
         target = EXCHANGE_STATUS.get(ex.status)
@@ -358,11 +372,48 @@ class OrderManager:
             new += 0 if r.duplicate else 1
         return new
 
+    # ------------------------------------------------------------------ pushed updates (WebSocket), gap-fill
+    def apply_update(self, ex) -> Order | None:
+        """Adopt one pushed order update (a parsed WebSocket ``order`` item) without any query.
+
+        Ignored: orders that are not ours and updates older (``updatedTime``) than the last one applied; states
+        never move backwards (the state machine refuses it); fills come only from executions."""
+        order = self.repo.get_order(ex.client_order_id) if ex.client_order_id else None
+        if order is None:
+            return None
+        if ex.updated_ms and ex.updated_ms < (order.last_exchange_update_ms or 0):
+            return order
+        try:
+            return self._apply_exchange(order, ex, fetch_fills=False)
+        except IllegalTransition:  # another writer moved the order on meanwhile
+            return self.repo.get_order(ex.client_order_id)
+
+    def record_executions(self, execs) -> int:
+        """Record executions (pushed or from ``/v5/execution/list``) of our orders as fills, idempotent on
+        ``execId``; executions of orders we do not know are skipped. Returns how many fills were new."""
+        by_cid: dict[str, list] = {}
+        for e in execs:
+            by_cid.setdefault(e.client_order_id, []).append(e)
+        new = 0
+        for cid, group in by_cid.items():
+            if cid and self.repo.get_order(cid) is not None:
+                new += self._record_fills(cid, group)
+            else:
+                log.info("skipped executions of an order that is not ours (%r): %s", cid,
+                         [e.exec_id for e in group])
+        return new
+
+    def last_exec_time_ms(self) -> int | None:
+        """The newest recorded fill's execution time (ms), the start of a REST executions gap-fill."""
+        with session_scope(self.repo.engine) as s:
+            newest = s.scalar(select(func.max(Fill.exec_time)))
+        return None if newest is None else int(newest.timestamp() * 1000)
+
     def _alert_once(self, severity: str, code: str, cid: str, message: str) -> None:
         for a in self.repo.unacked_alerts():
             if a.code == code and (a.detail or {}).get("client_order_id") == cid:
                 return
-        self.repo.add_alert(severity, code, message, {"client_order_id": cid})
+        self.alert(severity, code, message, {"client_order_id": cid})
 
     # ------------------------------------------------------------------ cancel
     def cancel(self, client_order_id: str) -> Order:
@@ -415,10 +466,10 @@ class OrderManager:
             if a != b:
                 mismatches[sym] = (a, b)
         if mismatches:
-            self.repo.add_alert("P1", "POSITION_MISMATCH",
-                                "positions differ from the exchange: " + ", ".join(
-                                    f"{s} db={a} exchange={b}" for s, (a, b) in mismatches.items()),
-                                {s: [str(a), str(b)] for s, (a, b) in mismatches.items()})
+            self.alert("P1", "POSITION_MISMATCH",
+                       "positions differ from the exchange: " + ", ".join(
+                           f"{s} db={a} exchange={b}" for s, (a, b) in mismatches.items()),
+                       {s: [str(a), str(b)] for s, (a, b) in mismatches.items()})
         return mismatches
 
 

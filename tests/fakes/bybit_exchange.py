@@ -162,6 +162,7 @@ class FakeBybitExchange(FakeBybit):
         self._err5xx: list[_Fault] = []
         self._delays: list[_Fault] = []
         self._rl_path: str | None = None
+        self.listeners: list = []  # fn(topic, record), called under the lock: "order" changes, "execution"s
         self.routes.update({
             ("GET", "/v5/market/time"): self._r_time_skewed,
             ("GET", "/v5/market/tickers"): self._r_tickers,
@@ -540,6 +541,8 @@ class FakeBybitExchange(FakeBybit):
         }
         self.orders.append(order)
         self._match_new(order)
+        if order["cumExecQty"] == 0:  # a fill already published the order
+            self._emit("order", order)
         return 0, "OK", {"orderId": order["orderId"], "orderLinkId": link}
 
     def _find(self, category, order_id=None, link=None, symbol=None):
@@ -569,6 +572,7 @@ class FakeBybitExchange(FakeBybit):
         o["orderStatus"] = "Cancelled"
         o["cancelType"] = "CancelByUser"
         o["updatedTime"] = self._now()
+        self._emit("order", o)
         return 0, "OK", {"orderId": o["orderId"], "orderLinkId": o["orderLinkId"]}
 
     def _page(self, rows, p, default, cap):
@@ -816,7 +820,13 @@ class FakeBybitExchange(FakeBybit):
             "underlyingPrice": "", "indexPrice": "",
         }
         self.executions.append(ex)
+        self._emit("execution", ex)
+        self._emit("order", o)
         return dict(ex)
+
+    def _emit(self, topic: str, record: dict) -> None:
+        for listener in list(self.listeners):
+            listener(topic, record)
 
     def _apply_position(self, symbol: str, dq: Decimal, px: Decimal) -> None:
         now = self._now()
@@ -852,6 +862,7 @@ def json_invalid(body: bytes) -> bool:
 
 class _ExchangeHandler(_Handler):
     owner: FakeBybitExchange
+    disable_nagle_algorithm = True  # headers and body go out as separate writes: no 40 ms delayed-ACK stall
 
     def _serve(self, method):
         n = int(self.headers.get("Content-Length") or 0)
