@@ -5,7 +5,7 @@ from eternal_engine.config import Config
 
 
 def backtest(data, config: Config | dict | str | None = None, *, engines=None, start=None, end=None,
-             fear_greed=None):
+             trade_from=None, fear_greed=None):
     """Run the engines over ``data`` and return a :class:`~eternal_engine.result.BacktestResult`.
 
     Parameters
@@ -13,8 +13,10 @@ def backtest(data, config: Config | dict | str | None = None, *, engines=None, s
     data : MarketData (e.g. ``load_sample()``, ``synthetic(...)``, ``from_csv(...)``).
     config : a `Config`, a dict of sections, a path to a YAML file, or None for the defaults.
     engines : engine names (default: all four, ``("core_hodl", "trend", "funding", "tactical")``).
-    start, end : optional inclusive bounds on bar open times (UTC). Indicators warm up inside the window:
-        slice earlier data in if you want them ready at ``start``.
+    start, end : optional inclusive bounds on bar open times (UTC) of the data used.
+    trade_from : optional first bar the engines may trade (UTC); the data before it (from ``start``) only
+        warms up the indicators, and the result starts at ``trade_from``. Without it the indicators warm up
+        inside the window and the engines start trading as soon as they can.
     fear_greed : optional Series of a fear-&-greed index for TACTICAL's extra trigger (see `simulate`).
 
     Decisions are taken on the close of bar t and fill at the open of t+1 (``execution.fill``).
@@ -36,4 +38,4 @@ def backtest(data, config: Config | dict | str | None = None, *, engines=None, s
         raise ConfigError(f"config must be a Config, dict or YAML path, got {type(config).__name__}")
     if start is not None or end is not None:
         data = data.slice(start, end)
-    return simulate(data, config, engines=engines, fear_greed=fear_greed)
+    return simulate(data, config, engines=engines, fear_greed=fear_greed, trade_from=trade_from)

@@ -68,7 +68,7 @@ def cmd_backtest(args) -> int:
     say(f"{market!r}")
     engines = tuple(e.strip() for e in args.engines.split(",")) if args.engines else None
     say("running the backtest (first run in a fresh environment compiles the Numba kernels, ~20 s)")
-    result = backtest(market, config, engines=engines, start=args.start, end=args.end)
+    result = backtest(market, config, engines=engines, end=args.end, trade_from=args.start)
     say(f"done: {len(result.fill_records)} fills, {len(result.trade_records)} trades")
     stats = result.stats()
     with pd.option_context("display.max_rows", 200, "display.max_colwidth", 80,
@@ -121,7 +121,8 @@ def _add_data_args(p) -> None:
                         "offline: all its instruments over the range they all cover)")
     p.add_argument("--interval", metavar="CODE", help="with --data <cache dir>: which cached interval")
     p.add_argument("--engines", metavar="LIST", help="comma-separated engines to run (default: all four: core_hodl,trend,funding,tactical)")
-    p.add_argument("--start", help="first bar to trade (UTC date/time)")
+    p.add_argument("--start", help="first bar to trade (UTC date/time); backtest: the bars before it warm up the "
+                   "indicators; sweep, walk-forward, montecarlo: the data starts there")
     p.add_argument("--end", help="last bar to trade (UTC date/time, inclusive)")
     p.add_argument("--years", type=float, default=8.0, help="length of --data synthetic (default 8)")
     p.add_argument("--freq", default="1D", help="bar size of --data synthetic (default 1D)")
@@ -167,7 +168,9 @@ def _add_live_parser(sub) -> None:
     p.add_argument("--mode", choices=["paper", "testnet", "live"], default="paper", help="default paper")
     p.add_argument("--config", metavar="FILE", help="strategy YAML (default: the built-in defaults)")
     p.add_argument("--db", metavar="URL", help="database URL (default $DATABASE_URL or sqlite:///./trading_bot.db)")
-    p.add_argument("--start", help="first bar the simulator runs over (UTC date); needed on the first run only")
+    p.add_argument("--start", help="first bar the simulator may trade (UTC date); needed on the first run only")
+    p.add_argument("--warmup-bars", type=int, metavar="N",
+                   help="bars before --start fetched to warm up the indicators (default: TREND's warm-up)")
     p.add_argument("--interval", default="D", help="Bybit kline interval of the bars (default D)")
     p.add_argument("--engines", metavar="LIST", help="comma-separated engines (default: all four)")
     p.add_argument("--once", action="store_true", help="decide and trade the last closed bar, then exit")

@@ -54,11 +54,13 @@ class NotReconciled(EternalError):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class LiveSettings:
-    """How the loop runs. ``start``: first bar of the window the simulator runs over (UTC); fixed once trading
-    began (stored in the database). ``max_slippage`` and ``sync_tolerance`` are fractions."""
+    """How the loop runs. ``start``: first bar the simulator may trade (UTC); fixed once trading began (stored in
+    the database). ``warmup_bars``: bars before ``start`` the simulator runs over to warm up its indicators
+    (None: TREND's warm-up, `engines.trend.warmup`). ``max_slippage`` and ``sync_tolerance`` are fractions."""
 
     interval: str = "D"
     start: str | None = None
+    warmup_bars: int | None = None
     engines: tuple[str, ...] | None = None
     max_slippage: float = 0.005
     sync_tolerance: float = 0.01
@@ -81,15 +83,17 @@ def _utc(ts) -> pd.Timestamp:
 
 # ============================================================================================ market window
 class MarketWindow:
-    """Closed bars of the instruments from ``start`` to now, fetched through the client and kept in memory."""
+    """Closed bars of the instruments from ``warmup_bars`` bars before ``start`` to now, fetched through the client
+    and kept in memory (the bars before ``start`` warm up the indicators)."""
 
-    def __init__(self, client, symbols, interval: str, start):
+    def __init__(self, client, symbols, interval: str, start, warmup_bars: int = 0):
         from eternal_engine.data.bybit import INTERVALS, bybit_interval
 
         self.client, self.symbols = client, tuple(symbols)
         self.interval = bybit_interval(interval)
         self.step_ms = INTERVALS[self.interval] * 60_000
         self.start_ms = -(-int(_utc(start).value // 1_000_000) // self.step_ms) * self.step_ms
+        self.fetch_from_ms = self.start_ms - int(warmup_bars) * self.step_ms
         self._bars: dict[str, pd.DataFrame] = {}
         self._funding: dict[str, pd.Series] = {}
 
@@ -121,7 +125,7 @@ class MarketWindow:
 
     def _klines(self, sym: str, end_ms: int) -> pd.DataFrame:
         have = self._bars.get(sym)
-        first = self.start_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
+        first = self.fetch_from_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
         if first <= end_ms:
             category, raw = venue(sym)
             pages, hi = [], end_ms
@@ -147,7 +151,7 @@ class MarketWindow:
 
     def _rates(self, sym: str, end_ms: int) -> pd.Series:
         have = self._funding.get(sym)
-        first = self.start_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
+        first = self.fetch_from_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
         if first <= end_ms:
             pages, hi = [], end_ms
             while hi >= first:
@@ -184,7 +188,11 @@ class LiveTrader:
         self.reconcile = reconcile or reconcile_all
         self.symbols = required_symbols(config, self.settings.engines)
         self.start_at = self._live_start()
-        self.window = MarketWindow(client, self.symbols, self.settings.interval, self.start_at)
+        from eternal_engine.engines.trend import warmup
+
+        wb = self.settings.warmup_bars
+        self.window = MarketWindow(client, self.symbols, self.settings.interval, self.start_at,
+                                   warmup(config.trend) if wb is None else wb)
         self.ready = False
 
     # ------------------------------------------------------------------ start-up
@@ -227,7 +235,8 @@ class LiveTrader:
             self.start()
         now_ms = int(self.clock() * 1000)
         market = self.window.market(now_ms)
-        decision = decide(market, self.config, self.settings.engines, fear_greed=self.settings.fear_greed)
+        decision = decide(market, self.config, self.settings.engines, fear_greed=self.settings.fear_greed,
+                          trade_from=pd.Timestamp(self.window.start_ms, unit="ms", tz="UTC"))
         bar = pd.Timestamp(decision.bar_ts, unit="ns", tz="UTC")
         self._persist(decision)
         self._observe(decision, bar)
@@ -454,7 +463,7 @@ def run_live(args) -> int:
     repo = Repository(engine)
     engines = tuple(e.strip() for e in args.engines.split(",")) if args.engines else None
     settings = LiveSettings(interval=args.interval, start=args.start, engines=engines,
-                            max_slippage=args.max_slippage)
+                            max_slippage=args.max_slippage, warmup_bars=args.warmup_bars)
     metrics = LiveMetrics()
     if args.metrics_port:
         metrics.start_metrics_server(args.metrics_port)
@@ -462,6 +471,14 @@ def run_live(args) -> int:
     manager = OrderManager(repo, client, unknown_grace_s=args.unknown_grace, alert=alerter.alert, metrics=metrics)
     trader = LiveTrader(repo, client, config, settings, manager=manager, mode=args.mode, alert=alerter.alert,
                         metrics=metrics)
+    if not args.once and args.mode != "paper":  # the private stream feeds the loop; paper has none
+        from live.runner import PrivateStreamLost, Runner
+
+        try:
+            Runner(trader, api_key=key, api_secret=secret).run_forever()
+        except PrivateStreamLost as exc:
+            log.critical("stopped, trading halted: %s", exc)
+            return 1
     if not args.once:
         trader.run_forever()
     report = trader.run_bar()

@@ -77,11 +77,12 @@ class Decision:
     breaker: dict = field(default_factory=dict)   # level, prev_level, peak, prev_nav, halted_since_ns
 
 
-def decide(market, config: Config, engines=None, *, fear_greed=None) -> Decision:
-    """Run the simulator over ``market`` and read its decision on the last bar (see :func:`read_decision`)."""
+def decide(market, config: Config, engines=None, *, fear_greed=None, trade_from=None) -> Decision:
+    """Run the simulator over ``market`` (trading from ``trade_from``, the bars before it warming up the
+    indicators) and read its decision on the last bar (see :func:`read_decision`)."""
     from eternal_engine.sim import simulate
 
-    return read_decision(simulate(market, config, engines=engines, fear_greed=fear_greed))
+    return read_decision(simulate(market, config, engines=engines, fear_greed=fear_greed, trade_from=trade_from))
 
 
 def read_decision(result) -> Decision:

@@ -30,7 +30,8 @@ def check_engines(engines) -> tuple[str, ...]:
     return tuple(e for e in ENGINES if e in engines)
 
 
-def simulate(market, config: Config | None = None, *, engines=None, orders=None, fear_greed=None):
+def simulate(market, config: Config | None = None, *, engines=None, orders=None, fear_greed=None,
+             trade_from=None):
     """Run the bar loop over ``market`` with either ``engines`` or an external ``orders`` array.
 
     Parameters
@@ -45,6 +46,9 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
         accounting.
     fear_greed : optional Series of a fear-&-greed index (0-100) for TACTICAL, stamped when each value became
         known; aligned to the bars as of each bar's open.
+    trade_from : optional first bar (UTC time) on which the engines may decide. The bars before it only warm up
+        the indicators (and TACTICAL's all-time high): no order, no contribution, no breaker move, so the
+        result is the run from ``trade_from`` on, with its indicators ready on its first bar.
     """
     from eternal_engine.result import BacktestResult
     from eternal_engine.sim import build
@@ -60,6 +64,9 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
     names = tuple(engines) if orders is None else ("external",)
     ext_qty = _order_array(market, orders) if orders is not None else np.zeros((0, m))
     g = {k: build.group(k, market, config, names, fear_greed) for k in build.GROUPS}
+    first = _first_trading_bar(market, trade_from)
+    if first:
+        g["calendar"] = build.warm_up(g["calendar"], first)
     init_cash = g["cash"]
     out = simulate_nb(
         (a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), g["costs"], g["sleeves"], g["trend"],
@@ -67,7 +74,38 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
         new_trade_state(len(names), m), sleeve_eq := np.empty((n, len(names))), level := np.empty(n, np.int8),
         state := np.empty((n, len(names)), np.uint8), *new_record_buffers(n, len(names), m),
     )
-    return BacktestResult(market, config, tuple(names), init_cash, (sleeve_eq, level, state) + tuple(out))
+    out = (sleeve_eq, level, state) + tuple(out)
+    if first:
+        market, out = market.slice(start=market.index[first]), _from_bar(out, first)
+    return BacktestResult(market, config, tuple(names), init_cash, out)
+
+
+def _first_trading_bar(market, trade_from) -> int:
+    from eternal_engine.data.market import _utc
+
+    if trade_from is None:
+        return 0
+    first = int(market.index.searchsorted(_utc(trade_from), side="left"))
+    if first >= len(market.index):
+        raise DataError(f"no bars to trade from {trade_from} on: the data ends at {market.index[-1]}",
+                        fix=f"choose a time up to {market.index[-1]}")
+    return first
+
+
+def _from_bar(out: tuple, first: int) -> tuple:
+    """The simulator's outputs from bar ``first`` on, record bars renumbered (nothing is recorded before it)."""
+    sleeve_eq, level, state, *records = out
+    shifted = []
+    for rec in records:
+        rec = rec.copy()
+        for field in ("bar", "entry_bar", "exit_bar"):
+            if field in rec.dtype.names:
+                keep = rec[field] >= 0
+                if (rec[field][keep] < first).any():
+                    raise RuntimeError(f"the warm-up recorded a {field} before bar {first}")
+                rec[field][keep] -= first
+        shifted.append(rec)
+    return (sleeve_eq[first:], level[first:], state[first:], *shifted)
 
 
 def _order_array(market, orders) -> np.ndarray:

@@ -39,6 +39,18 @@ def calendar(index: pd.DatetimeIndex, config, engines) -> np.ndarray:
     return calendar_nb(ts, core, orch, dca, np.empty(len(ts), dtype=np.uint8))
 
 
+def warm_up(cal: np.ndarray, first: int) -> np.ndarray:
+    """``cal`` with the bars before ``first`` marked `CAL_WARMUP` and their payment and rebalancing bits cleared;
+    no contribution on bar ``first`` either (the first bar's money is the initial capital, as in any run)."""
+    from eternal_engine.sim.inputs import CAL_CORE, CAL_DCA, CAL_ORCH, CAL_WARMUP
+
+    cal = cal.copy()
+    cal[:first] &= np.uint8(~(CAL_DCA | CAL_CORE | CAL_ORCH) & 0xFF)
+    cal[first] &= np.uint8(~CAL_DCA & 0xFF)
+    cal[:first] |= np.uint8(CAL_WARMUP)
+    return cal
+
+
 def costs(market, config) -> Costs:
     a, ex = market.arrays, config.execution
     perp = a.kind == 1

@@ -20,3 +20,4 @@ CAL_DAY = 1  # first bar of a new UTC day
 CAL_CORE = 2  # first bar of CORE-HODL's rebalancing period
 CAL_ORCH = 4  # first bar of the orchestrator's rebalancing period
 CAL_DCA = 8  # the monthly contribution is paid on this bar
+CAL_WARMUP = 16  # before `simulate`'s ``trade_from``: indicators warm up, no engine decides, nothing is paid in

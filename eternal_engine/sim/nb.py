@@ -52,7 +52,7 @@ from eternal_engine.sim.book_nb import (
     _E, _F, _FB, _O, _P, _T, add_event_nb, close_trade_nb, flatten_nb, grow_nb, place_nb, transfer_nb,
 )
 from eternal_engine.sim.execution_nb import fill_pending_nb, liquidations_nb, stops_nb
-from eternal_engine.sim.inputs import CAL_CORE, CAL_DAY, CAL_DCA, CAL_ORCH
+from eternal_engine.sim.inputs import CAL_CORE, CAL_DAY, CAL_DCA, CAL_ORCH, CAL_WARMUP
 from eternal_engine.sim.margin_nb import available_cash_nb
 from eternal_engine.sim.orchestrator_nb import (
     allocate_contribution_nb, drifted_nb, pay_out_nb, rebalance_sleeves_nb, rotation_weights_nb,
@@ -345,7 +345,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             owed[s_core] = 0.0
 
         # 9. engine decisions on the close of t
-        if level < 4:
+        if level < 4 and not cal[t] & CAL_WARMUP:
             total = 0.0
             for s in range(n_sleeves):
                 total += cash[s]
