@@ -16,12 +16,16 @@ class BacktestResult:
     """Outcome of one run. Heavy DataFrames are built lazily from the record arrays and cached.
 
     Attributes: ``market``, ``config``, ``sleeves`` (names), ``initial_cash`` per sleeve, and the raw
-    record arrays ``order_records``, ``fill_records``, ``funding_records``, ``trade_records``, ``event_records``.
+    record arrays ``order_records``, ``fill_records``, ``funding_records``, ``trade_records``, ``event_records``;
+    ``final_stops`` and ``entry_stop_dist`` (sleeves x symbols DataFrames, NaN where none): the stop resting
+    under each position after the last bar, and the stop distance of an entry pending after it (its stop will
+    rest at the fill price -/+ the distance), for live trading to place on the exchange.
     Returns are time-weighted: DCA contributions add to equity but never count as profit.
     """
 
-    def __init__(self, market, config, sleeves, initial_cash, out):
+    def __init__(self, market, config, sleeves, initial_cash, out, final_stops=None, entry_stop_dist=None):
         self.market = market
+        self.final_stops, self.entry_stop_dist = final_stops, entry_stop_dist
         self.config = config
         self.sleeves = tuple(sleeves)
         self.initial_cash = np.asarray(initial_cash, dtype=np.float64)

@@ -75,6 +75,8 @@ class Decision:
     engine_states: dict[str, str]                 # sleeve -> state name
     sleeve_equity: dict[str, float]
     breaker: dict = field(default_factory=dict)   # level, prev_level, peak, prev_nav, halted_since_ns
+    stops: dict[tuple[str, str], float] = field(default_factory=dict)  # resting stop of each position held on
+    entry_stop_dist: dict[tuple[str, str], float] = field(default_factory=dict)  # pending entry: fill -/+ this
 
 
 def decide(market, config: Config, engines=None, *, fear_greed=None, trade_from=None) -> Decision:
@@ -114,9 +116,14 @@ def read_decision(result) -> Decision:
                    peak=max(1.0, float(nav.max())), prev_nav=float(nav[-1]),
                    halted_since_ns=int(halts.index[-1].value) if len(halts) else -1)
     return Decision(bar_ts=int(market.index[last].value), targets=targets, decided=decided,
+                    stops=_finite(result.final_stops), entry_stop_dist=_finite(result.entry_stop_dist),
                     close={s: float(market.arrays.close[last, i]) for i, s in enumerate(symbols)},
                     engine_states={s: str(states[s]) for s in sleeves},
                     sleeve_equity={s: float(v) for s, v in result.sleeve_equity.iloc[-1].items()}, breaker=breaker)
+
+
+def _finite(frame) -> dict[tuple[str, str], float]:
+    return {(k, c): float(v) for k, row in frame.iterrows() for c, v in row.items() if np.isfinite(v)}
 
 
 @dataclass(frozen=True)

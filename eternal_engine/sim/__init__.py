@@ -74,10 +74,12 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
         new_trade_state(len(names), m), sleeve_eq := np.empty((n, len(names))), level := np.empty(n, np.int8),
         state := np.empty((n, len(names)), np.uint8), *new_record_buffers(n, len(names), m),
     )
-    out = (sleeve_eq, level, state) + tuple(out)
+    *records, stops, entry_dist = out
+    out = (sleeve_eq, level, state, *records)
     if first:
         market, out = market.slice(start=market.index[first]), _from_bar(out, first)
-    return BacktestResult(market, config, tuple(names), init_cash, out)
+    frame = lambda a: pd.DataFrame(a, index=list(names), columns=list(market.symbols))  # noqa: E731
+    return BacktestResult(market, config, tuple(names), init_cash, out, frame(stops), frame(entry_dist))
 
 
 def _first_trading_bar(market, trade_from) -> int:

@@ -606,8 +606,11 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     are grown here when full. Outputs are allocated by the caller because numpy advises huge pages for big
     arrays: Numba's allocator does not, and the page faults of its 4 KiB pages cost more than the arithmetic.
 
-    Returns ``(orders, fills, funding_payments, trades, events)``; trades still open at the end are included
-    with ``exit_bar = -1`` and marked at the last close.
+    Returns ``(orders, fills, funding_payments, trades, events, stops, entry_stop_dist)``; trades still open at
+    the end are included with ``exit_bar = -1`` and marked at the last close. For live trading, which places
+    stops on the exchange: ``stops`` (sleeves x instruments) holds the resting stop of each position after the
+    last bar's decisions and ``entry_stop_dist`` the stop distance of an entry pending after the last bar (its
+    stop rests at the fill price -/+ it); NaN where none.
     """
     close = mk[3]
     funding = mk[4]
@@ -664,4 +667,5 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
                 if n[_T] >= trades.shape[0]:
                     trades = grow_nb(trades, n[_T])
                 close_trade_nb(trades, n, ts, s, i, -1, -1, kelly, -1)
-    return orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]], events[: n[_E]]
+    return (orders[: n[_O]], fills[: n[_F]], pays[: n[_P]], trades[: n[_T]], events[: n[_E]], stop,
+            np.where(pend[0] != 0.0, pend[3], np.nan))

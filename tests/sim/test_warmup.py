@@ -63,3 +63,33 @@ def test_trade_from_after_the_data_is_a_clear_error(market):
         ee.backtest(market, CFG, trade_from="2031-01-01")
     with pytest.raises(DataError, match="not a date"):
         ee.backtest(market, CFG, trade_from="soon")
+
+
+def test_final_stops_are_the_stops_the_next_bar_triggers_and_entries_carry_their_stop_distance(market):
+    """The stop reported after bar e-1 is the price a trailing-stop exit on bar e fills at (no gap), and an
+    entry decided on the last bar carries the distance its stop is placed at from its fill."""
+    cfg = ee.Config().with_overrides(UNGOVERNED)
+    full = ee.backtest(market, cfg, engines=["trend"])
+    fills = full.orders
+    stops = fills[fills["price_type"] == "stop"]
+    assert len(stops) >= 3
+    slip = cfg.execution.slippage
+    for time, row in stops.head(3).iterrows():
+        before = ee.backtest(market.slice(end=time - pd.Timedelta(days=1)), cfg, engines=["trend"])
+        stop = before.final_stops.loc["trend", row["symbol"]]
+        sell = row["side"] == "sell"
+        opened = market.open.loc[time, row["symbol"]]
+        touched = min(stop, opened) if sell else max(stop, opened)  # the stop, or the open on a gap through it
+        assert row["price"] == pytest.approx(touched * (1 - slip if sell else 1 + slip), rel=1e-12)
+        assert before.final_stops.loc["trend"].notna().sum() == (before.positions.iloc[-1] != 0).sum()
+    entries = fills[fills["reason"].isin(["entry_long", "entry_short"])]
+    time, row = next(iter(entries.iterrows()))
+    decided = ee.backtest(market.slice(end=time - pd.Timedelta(days=1)), cfg, engines=["trend"])
+    dist = decided.entry_stop_dist.loc["trend", row["symbol"]]
+    assert np.isfinite(dist) and decided.entry_stop_dist.notna().sum(axis=None) >= 1
+    # the stop rests at fill -/+ dist from the bar of the fill on
+    after = ee.backtest(market.slice(end=time), cfg, engines=["trend"])
+    sign = 1.0 if row["side"] == "buy" else -1.0
+    trailed = after.final_stops.loc["trend", row["symbol"]]
+    assert sign * trailed >= sign * (row["price"] - sign * dist) - 1e-9  # it only tightens from there
+    assert np.isnan(after.entry_stop_dist.loc["trend", row["symbol"]])
