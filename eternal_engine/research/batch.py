@@ -6,6 +6,7 @@ handful) and TREND's indicators once per window; each combination then picks its
 """
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba.typed import List
 
@@ -78,7 +79,7 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
     daily = np.empty((k, len(day_last)), dtype=np.float32) if daily is None else daily
     sweep_batch_nb((a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns),
                    *(lists[name] for name in _LISTS), tables, rows, thresholds, which, np.zeros((0, m)), day_last,
-                   float(periods_per_year_for(market.index)), stats, daily)
+                   float(periods_per_year_for(market.index)), min(k, 4 * numba.get_num_threads()), stats, daily)
     return stats, daily
 
 

@@ -24,7 +24,7 @@ W_COSTS, W_SLEEVES, W_TPARAMS, W_CORE, W_FUNDING, W_TACTICAL, W_RISK, W_ORCH, W_
 @njit(cache=True, parallel=True)
 def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactical_v, risk_v, orch_v, cal_v,
                    cash_v, tcols_v, tables, t_rows, t_threshold, which, ext_qty, day_last, periods_per_year,
-                   stats_out, daily_out):
+                   n_blocks, stats_out, daily_out):
     """Run combination ``k`` for every row of ``which``: ``stats_out[k]`` gets `sweep_stats_nb` of its
     time-weighted returns, ``daily_out[k]`` its daily returns (compounded over UTC days; ``day_last[d]`` is
     the last bar of day ``d``, -1 for a day without bars).
@@ -36,29 +36,38 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
     close, sma, adx, atr, conf = tables
     n, m = mk[3].shape
     n_t = close.shape[0]
-    for k in prange(which.shape[0]):
-        w = which[k]
-        init_cash = cash_v[w[W_CASH]]
-        n_sleeves = init_cash.shape[0]
-        rows = t_rows[k]
-        cols = tcols_v[w[W_TCOLS]]
-        flags = trend_flags_nb(close, cols, sma[rows[0]], sma[rows[1]], adx[rows[2]], t_threshold[k],
-                               np.empty((n_t, m), dtype=np.uint8))
-        tr = TrendIn(cols, flags, atr[rows[3]], conf[rows[2]], tparams_v[w[W_TPARAMS]])
-        shape = (n_sleeves, m)
-        ts = TradeState(np.zeros(shape, np.int8), np.full(shape, -1, np.int64), np.zeros(shape),
-                        np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape), np.zeros(shape),
-                        np.zeros(shape))
+    n_combos = which.shape[0]
+    n_sleeves = cash_v[0].shape[0]  # the same sleeves in every combination
+    shape = (n_sleeves, m)
+    cap = chunk_room(n_sleeves, m) + n // 2  # `records.record_capacity`: no growth in a normal run
+    # ``n_blocks`` blocks of combinations (a few per thread) each reuse one set of buffers
+    for b in prange(n_blocks):
+        flags = np.empty((n_t, m), dtype=np.uint8)
+        ts = TradeState(np.empty(shape, np.int8), np.empty(shape, np.int64), np.empty(shape), np.empty(shape),
+                        np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape))
         sleeve_eq = np.empty((n, n_sleeves))
-        cap = chunk_room(n_sleeves, m) + n // 2  # `records.record_capacity`: no growth in a normal run
-        out = simulate_nb(mk, costs_v[w[W_COSTS]], sleeves_v[w[W_SLEEVES]], tr, core_v[w[W_CORE]],
-                          funding_v[w[W_FUNDING]], tactical_v[w[W_TACTICAL]], risk_v[w[W_RISK]], orch_v[w[W_ORCH]],
-                          cal_v[w[W_CAL]], ext_qty, init_cash, ts, sleeve_eq, np.empty(n, np.int8),
-                          np.empty((n, n_sleeves), np.uint8), np.empty(cap, order_dt), np.empty(cap, fill_dt),
-                          np.empty(cap, funding_dt), np.empty(cap, trade_dt), np.empty(cap, event_dt))
-        rets = time_weighted_nb(sleeve_eq, init_cash.sum(), out[4])
-        sweep_stats_nb(rets, periods_per_year, stats_out[k])
-        daily_returns_nb(rets, day_last, daily_out[k])
+        level = np.empty(n, np.int8)
+        state = np.empty((n, n_sleeves), np.uint8)
+        bufs = (np.empty(cap, order_dt), np.empty(cap, fill_dt), np.empty(cap, funding_dt), np.empty(cap, trade_dt),
+                np.empty(cap, event_dt))
+        for k in range(b * n_combos // n_blocks, (b + 1) * n_combos // n_blocks):
+            w = which[k]
+            init_cash = cash_v[w[W_CASH]]
+            rows = t_rows[k]
+            cols = tcols_v[w[W_TCOLS]]
+            trend_flags_nb(close, cols, sma[rows[0]], sma[rows[1]], adx[rows[2]], t_threshold[k], flags)
+            tr = TrendIn(cols, flags, atr[rows[3]], conf[rows[2]], tparams_v[w[W_TPARAMS]])
+            ts.direction[:] = 0  # `records.new_trade_state`
+            ts.entry_bar[:] = -1
+            for a in (ts.max_qty, ts.avg_price, ts.exit_qty, ts.exit_value, ts.gross, ts.fees, ts.funding):
+                a[:] = 0.0
+            out = simulate_nb(mk, costs_v[w[W_COSTS]], sleeves_v[w[W_SLEEVES]], tr, core_v[w[W_CORE]],
+                              funding_v[w[W_FUNDING]], tactical_v[w[W_TACTICAL]], risk_v[w[W_RISK]],
+                              orch_v[w[W_ORCH]], cal_v[w[W_CAL]], ext_qty, init_cash, ts, sleeve_eq, level, state,
+                              bufs[0], bufs[1], bufs[2], bufs[3], bufs[4])
+            rets = time_weighted_nb(sleeve_eq, init_cash.sum(), out[4])
+            sweep_stats_nb(rets, periods_per_year, stats_out[k])
+            daily_returns_nb(rets, day_last, daily_out[k])
 
 
 @njit(cache=True)
