@@ -426,7 +426,9 @@ def _paper_book_path(db_url: str) -> str:
 
 def run_live(args) -> int:
     """``eternal-engine live``: build the client (paper, testnet or live), the database and the trader; run one
-    bar (``--once``) or every bar forever. The mode gate (TRADING_MODE + flag) is checked by the caller."""
+    bar (``--once``, REST only) or every bar forever (testnet/live: with the private stream, :mod:`live.runner`;
+    exit code 1 when it died and trading was halted). The mode gate (TRADING_MODE + flag) is checked by the
+    caller."""
     from eternal_engine.data.bybit import ENDPOINT_ENV
     from live.bybit.client import BybitClient
     from live.db.migrate import upgrade

@@ -75,7 +75,8 @@ log = logging.getLogger("live.orders")
 S = OrderState
 NOT_ACCEPTED = "not accepted:"  # last_error prefix: the create provably did not reach the book (TransientError)
 NOT_FOUND = "not found on exchange"
-#: Exchange ``orderStatus`` -> our state.
+#: Exchange ``orderStatus`` -> our state. Conditional orders: ``Untriggered``/``Triggered`` (transient) are Open,
+#: ``Deactivated`` (cancelled before or on triggering, e.g. a reduce-only stop with no position) is Cancelled.
 EXCHANGE_STATUS: dict[str, OrderState] = {
     "Created": S.ACKNOWLEDGED, "New": S.OPEN, "Untriggered": S.OPEN, "Triggered": S.OPEN,
     "PartiallyFilled": S.PARTIALLY_FILLED, "Filled": S.FILLED, "Cancelled": S.CANCELLED,
@@ -83,7 +84,7 @@ EXCHANGE_STATUS: dict[str, OrderState] = {
 }
 NON_FINAL = frozenset(S) - TERMINAL_STATES
 ORDER_TYPES = {"market": ("Market", None), "limit": ("Limit", "GTC"), "postonly": ("Limit", "PostOnly"),
-               "ioc": ("Limit", "IOC"), "fok": ("Limit", "FOK")}
+               "ioc": ("Limit", "IOC"), "fok": ("Limit", "FOK"), "stop": ("Market", None)}
 
 _ID_VERSION = "v1"
 _SAFE = re.compile(r"[^A-Za-z0-9]")
@@ -114,9 +115,12 @@ def client_order_id(sleeve: str, symbol: str, bar_ts: int, intent: str, seq: int
 # ============================================================================================ intents
 @dataclass(frozen=True)
 class OrderIntent:
-    """One order the strategy wants. ``order_type``: market | limit | postonly | ioc | fok.
+    """One order the strategy wants. ``order_type``: market | limit | postonly | ioc | fok | stop.
 
-    ``reference_price`` (optional) lets a market order's notional be checked before sending."""
+    ``reference_price`` (optional) lets a market order's notional be checked before sending. ``stop``: an
+    exchange-side stop-market order (linear, ``reduce_only=True``, ``trigger_price`` required), resting
+    ``Untriggered`` (our ``Open``) until the last price falls to the trigger (Sell, protecting a long) or rises
+    to it (Buy, protecting a short); the trigger is rounded to the tick towards the market (Sell up, Buy down)."""
 
     sleeve: str
     symbol: str
@@ -130,6 +134,7 @@ class OrderIntent:
     reduce_only: bool = False
     seq: int = 0
     reference_price: Any = None
+    trigger_price: Any = None
 
     def __post_init__(self):
         side = {"buy": "Buy", "sell": "Sell"}.get(str(self.side).lower())
@@ -142,8 +147,15 @@ class OrderIntent:
         object.__setattr__(self, "order_type", otype)
         if Decimal(str(self.qty)) <= 0:
             raise ValueError(f"qty must be > 0, got {self.qty}")
-        if otype != "market" and self.price is None:
+        if otype not in ("market", "stop") and self.price is None:
             raise ValueError(f"a {otype} order needs a price")
+        if otype == "stop":
+            if self.trigger_price is None or Decimal(str(self.trigger_price)) <= 0:
+                raise ValueError(f"a stop order needs a trigger_price > 0, got {self.trigger_price!r}")
+            if not self.reduce_only or self.category != "linear":
+                raise ValueError("a stop order closes a linear position: pass reduce_only=True, category='linear'")
+        elif self.trigger_price is not None:
+            raise ValueError(f"trigger_price is for order_type='stop' only, not {otype!r}")
 
     @property
     def client_order_id(self) -> str:
@@ -195,12 +207,14 @@ class OrderManager:
         try:
             inst = self.client.instrument(intent.category, intent.symbol)
             px = round_price(inst, intent.price, intent.side) if otype == "Limit" else None
+            trig = None if intent.trigger_price is None else round_price(inst, intent.trigger_price, intent.side)
             qty = round_qty(inst, intent.qty, px if px is not None else intent.reference_price,
                             check_notional=not intent.reduce_only)
         except RejectedError as exc:  # refused locally: record it, send nothing
-            self.repo.record_intent(cid, qty=intent.qty, price=intent.price, **base)
+            self.repo.record_intent(cid, qty=intent.qty, price=intent.price, trigger_price=intent.trigger_price,
+                                    **base)
             return self.repo.transition(cid, S.REJECTED, note="instrument filters", last_error=str(exc)[:2000])
-        return self.repo.record_intent(cid, qty=qty, price=px, **base)
+        return self.repo.record_intent(cid, qty=qty, price=px, trigger_price=trig, **base)
 
     def submit(self, intent: OrderIntent) -> Order:
         """Filters -> intent (Created) -> Submitted -> one ``place_order`` -> state per the module table.
@@ -226,7 +240,8 @@ class OrderManager:
                     order.category, order.symbol, order.side, order.qty, client_order_id=cid,
                     order_type=order.order_type, price=order.price, time_in_force=order.time_in_force,
                     reduce_only=True if order.reduce_only else None,
-                    instrument=self.client.instrument(order.category, order.symbol))
+                    instrument=self.client.instrument(order.category, order.symbol),
+                    **({} if order.trigger_price is None else {"trigger_price": order.trigger_price}))
             except ExchangeError as exc:
                 if self.metrics is not None:
                     self.metrics.record_error(exc)
@@ -288,9 +303,9 @@ class OrderManager:
     sync = resolve
 
     def resolve_order(self, order: Order | str) -> Order:
-        """Resolve one order by query (raises :class:`ExchangeError` when the query itself fails)."""
-        if isinstance(order, str):
-            order = self.repo.get_order(order)
+        """Resolve one order by query (raises :class:`ExchangeError` when the query itself fails). A given row
+        is read again: a pushed update may have moved it on since it was loaded."""
+        order = self.repo.get_order(order if isinstance(order, str) else order.client_order_id)
         cid, state = order.client_order_id, OrderState(order.state)
         if state in TERMINAL_STATES:
             return order

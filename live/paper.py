@@ -16,6 +16,12 @@ Fills (Bybit's rules, base-tier fees by default):
 * resting limits fill completely at their price (maker fee) once a later price reaches them: the low/high of
   the klines (``interval``) from the bar the order was placed in, and the last traded price -- checked when the
   account is read (at most once per ``match_every_s``);
+* stops (``trigger_price``, linear; refused like Bybit when the last price already crossed the trigger) rest
+  ``Untriggered`` and trigger on the first bar *after* the one they were placed in whose low (trigger direction
+  2, falls to) or high (1, rises to) reaches the trigger, else on the last price; they fill at once (taker) at
+  the trigger, or at that bar's open when it opened beyond the trigger (a gap), or at the last price that
+  crossed it -- never better than the trigger. Reduce-only stops are capped at the opposite position and
+  ``Deactivated`` without one; a stop cancelled before triggering is ``Deactivated``;
 * spot buys pay the fee in the coin bought, spot sells in USDT; linear fills move a one-way position and realise
   PnL into USDT. Spot orders need the balance; linear margin is not checked.
 
@@ -55,8 +61,8 @@ D0 = Decimal(0)
 POST_ONLY_REJECT = "EC_PostOnlyWillTakeLiquidity"
 DEFAULT_FEES = {("linear", False): "0.00055", ("linear", True): "0.0002",
                 ("spot", False): "0.001", ("spot", True): "0.001"}
-_DEC_FIELDS = ("price", "qty", "cumExecQty", "cumExecValue", "cumExecFee", "execPrice", "execQty", "execValue",
-               "execFee", "size", "avg", "realised")
+_DEC_FIELDS = ("price", "triggerPrice", "qty", "cumExecQty", "cumExecValue", "cumExecFee", "execPrice", "execQty",
+               "execValue", "execFee", "size", "avg", "realised")
 
 
 def _s(d) -> str:
@@ -101,6 +107,7 @@ class PaperClient:
         self._last_match = -1e18
         if self.path.exists():
             self.state = _load(json.loads(self.path.read_text()))
+            self.state["wallet"] = {c: Decimal(v) for c, v in self.state["wallet"].items()}  # keyed by coin
         else:
             self.state = {"orders": [], "executions": [], "wallet": {"USDT": Decimal(str(wallet_usdt))},
                           "positions": {}, "seq": 0}
@@ -148,7 +155,8 @@ class PaperClient:
     def place_order(self, category: str, symbol: str, side: str, qty, *, client_order_id: str,
                     order_type: str = "Limit", price=None, time_in_force: str | None = None,
                     reduce_only: bool | None = None, reference_price=None, market_unit: str | None = None,
-                    position_idx: int | None = None, instrument=None) -> OrderAck:
+                    position_idx: int | None = None, instrument=None, trigger_price=None,
+                    trigger_direction: int | None = None, trigger_by: str = "LastPrice") -> OrderAck:
         if not isinstance(client_order_id, str) or not CLIENT_ORDER_ID_RE.match(client_order_id):
             raise RejectedError(f"client_order_id {client_order_id!r} must be 1-36 characters of [A-Za-z0-9_-]")
         side = {"buy": "Buy", "sell": "Sell"}.get(str(side).lower())
@@ -159,10 +167,20 @@ class PaperClient:
         px = round_price(inst, price, side) if otype == "Limit" else None
         q = round_qty(inst, qty, px if px is not None else reference_price, check_notional=not reduce_only)
         tif = "IOC" if otype == "Market" else (time_in_force or "GTC")
+        trig, direction = None, trigger_direction or (2 if side == "Sell" else 1)
+        if trigger_price is not None:
+            if category != "linear" or direction not in (1, 2) or trigger_by != "LastPrice":
+                raise RejectedError("paper stops: linear, trigger_direction 1|2, trigger_by LastPrice")
+            trig = round_price(inst, trigger_price, side)
         with self._lock:
             if any(o["orderLinkId"] == client_order_id and o["category"] == category for o in self.state["orders"]):
                 raise DuplicateOrderError("OrderLinkedID is duplicate", ret_code=170141 if category == "spot"
                                           else 110072, client_order_id=client_order_id)
+            if trig is not None:
+                last = Decimal(self.tickers(category, symbol)[0]["lastPrice"])
+                if (trig <= last) if direction == 1 else (trig >= last):
+                    raise RejectedError(f"{symbol}: trigger {_s(trig)} already crossed (last price {_s(last)})",
+                                        ret_code=110092 if direction == 1 else 110093)
             book = self.orderbook(category, symbol, limit=50)
             levels = book.asks if side == "Buy" else book.bids
             if category == "spot":
@@ -173,10 +191,14 @@ class PaperClient:
                  "qty": q, "timeInForce": tif, "orderStatus": "New", "rejectReason": "EC_NoError",
                  "cumExecQty": D0, "cumExecValue": D0, "cumExecFee": D0, "reduceOnly": bool(reduce_only),
                  "createdTime": now, "updatedTime": now}
+            if trig is not None:
+                o.update(orderStatus="Untriggered", triggerPrice=trig, triggerDirection=direction,
+                         stopOrderType="Stop")
             self.state["orders"].append(o)
-            self._match_new(o, inst, levels)
+            if trig is None:
+                self._match_new(o, inst, levels)
             self._save()
-        return OrderAck(order_id=o["orderId"], client_order_id=client_order_id, qty=q, price=px)
+        return OrderAck(order_id=o["orderId"], client_order_id=client_order_id, qty=q, price=px, trigger_price=trig)
 
     def _check_spot_balance(self, inst, side, qty, price) -> None:
         w = self.state["wallet"]
@@ -266,7 +288,8 @@ class PaperClient:
             if o is None or o["orderStatus"] not in OPEN_STATUSES:
                 raise OrderNotActiveError("Order does not exist or is finished.",
                                           ret_code=170213 if category == "spot" else 110008)
-            o["orderStatus"], o["updatedTime"] = "Cancelled", self._now()
+            o["orderStatus"] = "Deactivated" if o["orderStatus"] == "Untriggered" else "Cancelled"
+            o["updatedTime"] = self._now()
             self._save()
             return {"orderId": o["orderId"], "orderLinkId": o["orderLinkId"]}
 
@@ -276,6 +299,7 @@ class PaperClient:
         if not force and time.monotonic() - self._last_match < self.match_every_s:
             return
         self._last_match = time.monotonic()
+        self._trigger_stops()
         resting = [o for o in self.state["orders"] if o["orderStatus"] in OPEN_STATUSES and o["orderType"] == "Limit"]
         if not resting:
             return
@@ -294,6 +318,37 @@ class PaperClient:
                 self._execute(o, self.instrument(o["category"], o["symbol"]), o["qty"] - o["cumExecQty"],
                               o["price"], maker=True)
         self._save()
+
+    def _trigger_stops(self) -> None:
+        """Trigger and fill the stops a later bar or the last price reached (module docstring)."""
+        fired = False
+        for o in self.state["orders"]:
+            if o["orderStatus"] != "Untriggered":
+                continue
+            falls, trig, px = o["triggerDirection"] == 2, o["triggerPrice"], None
+            since = (o["createdTime"] // self.step_ms + 1) * self.step_ms
+            k = self.klines(o["category"], o["symbol"], self.interval, start=since, limit=1000)
+            for op, lo, hi in zip(k["open"], k["low"], k["high"]):  # oldest first
+                op, lo, hi = Decimal(repr(op)), Decimal(repr(lo)), Decimal(repr(hi))
+                if (lo <= trig) if falls else (hi >= trig):
+                    px = min(op, trig) if falls else max(op, trig)
+                    break
+            if px is None:
+                last = Decimal(self.tickers(o["category"], o["symbol"])[0]["lastPrice"])
+                px = last if ((last <= trig) if falls else (last >= trig)) else None
+            if px is None:
+                continue
+            fired = True
+            pos = self.state["positions"].get(o["symbol"], {}).get("size", D0)
+            closable = abs(pos) if pos and (pos > 0) != (o["side"] == "Buy") else D0
+            if o["reduceOnly"] and closable == 0:
+                self._finish(o, "Deactivated", "EC_NoError")
+                continue
+            if o["reduceOnly"]:
+                o["qty"] = min(o["qty"], closable)
+            self._execute(o, self.instrument(o["category"], o["symbol"]), o["qty"], px, maker=False)
+        if fired:
+            self._save()
 
     def match(self) -> None:
         """Check the resting orders against the latest prices now."""
@@ -317,7 +372,9 @@ class PaperClient:
              "cumExecQty": _s(cq), "cumExecValue": _s(o["cumExecValue"]), "cumExecFee": _s(o["cumExecFee"]),
              "leavesQty": _s(o["qty"] - cq if o["orderStatus"] in OPEN_STATUSES else D0),
              "timeInForce": o["timeInForce"], "rejectReason": o["rejectReason"], "reduceOnly": o["reduceOnly"],
-             "createdTime": str(o["createdTime"]), "updatedTime": str(o["updatedTime"])}
+             "createdTime": str(o["createdTime"]), "updatedTime": str(o["updatedTime"]),
+             "triggerPrice": _s(o["triggerPrice"]) if "triggerPrice" in o else "",
+             "triggerDirection": o.get("triggerDirection", 0), "stopOrderType": o.get("stopOrderType", "")}
         return Order.from_bybit(o["category"], r)
 
     def get_order(self, category: str, symbol: str | None = None, *, client_order_id: str | None = None,

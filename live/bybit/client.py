@@ -207,6 +207,7 @@ class OrderAck:
     client_order_id: str
     qty: Decimal          # what was sent (after flooring to the step)
     price: Decimal | None
+    trigger_price: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +232,8 @@ class Order:
     created_ms: int
     updated_ms: int
     raw: dict = field(repr=False, compare=False)
+    trigger_price: Decimal | None = None  # conditional (stop) orders only
+    trigger_direction: int = 0            # 1: triggers when the price rises to it, 2: falls to it, 0: none
 
     @property
     def is_open(self) -> bool:
@@ -251,7 +254,9 @@ class Order:
                    cum_exec_fee=_d(r.get("cumExecFee")) or Decimal(0), leaves_qty=_d(r.get("leavesQty")),
                    time_in_force=r.get("timeInForce", ""), reject_reason=r.get("rejectReason", ""),
                    reduce_only=bool(r.get("reduceOnly", False)), created_ms=int(r.get("createdTime") or 0),
-                   updated_ms=int(r.get("updatedTime") or 0), raw=r)
+                   updated_ms=int(r.get("updatedTime") or 0), raw=r,
+                   trigger_price=_d(r.get("triggerPrice")) or None,
+                   trigger_direction=int(r.get("triggerDirection") or 0))
 
 
 @dataclass(frozen=True)
@@ -529,7 +534,8 @@ class BybitClient:
                   order_id: str | None = None) -> Order | None:
         """One order by orderLinkId (or orderId): ``/v5/order/realtime`` first, then ``/v5/order/history``.
 
-        None when neither knows it (then check :meth:`executions` before concluding it never existed)."""
+        None when neither knows it (then check :meth:`executions` before concluding it never existed). No
+        ``orderFilter`` is sent: on a unified account both return every kind, conditional orders included."""
         if not client_order_id and not order_id:
             raise ValueError("get_order needs client_order_id or order_id")
         q = dict(category=category, symbol=symbol, orderLinkId=None if order_id else client_order_id,
@@ -567,14 +573,20 @@ class BybitClient:
     def place_order(self, category: str, symbol: str, side: str, qty, *, client_order_id: str,
                     order_type: str = "Limit", price=None, time_in_force: str | None = None,
                     reduce_only: bool | None = None, reference_price=None, market_unit: str | None = None,
-                    position_idx: int | None = None, instrument: Instrument | None = None) -> OrderAck:
+                    position_idx: int | None = None, instrument: Instrument | None = None, trigger_price=None,
+                    trigger_direction: int | None = None, trigger_by: str = "LastPrice") -> OrderAck:
         """Create one order, idempotently keyed by ``client_order_id`` (sent as ``orderLinkId``).
 
         The quantity is floored to the step and the price rounded to the tick (Buy down, Sell up); an order below
         the minimum quantity/notional raises :class:`RejectedError` without any request (market orders check the
         notional against ``reference_price`` when given). Raises :class:`AmbiguousError` when the outcome is
         unknown -- resolve it with :meth:`get_order`; :class:`DuplicateOrderError` means the order already exists.
-        Only :class:`TransientError` (not accepted) is retried, with the same ``orderLinkId``."""
+        Only :class:`TransientError` (not accepted) is retried, with the same ``orderLinkId``.
+
+        ``trigger_price`` (linear only) makes it a conditional order (``Untriggered`` until ``trigger_by`` reaches
+        the trigger). Stop semantics: the trigger is rounded to the tick like a price (Sell up, Buy down: never
+        looser than asked) and ``trigger_direction`` defaults to 2 (falls to it) for a Sell, 1 (rises to it) for a
+        Buy. Bybit refuses a trigger already crossed (110092/110093, :class:`RejectedError`)."""
         if not isinstance(client_order_id, str) or not CLIENT_ORDER_ID_RE.match(client_order_id):
             raise RejectedError(f"client_order_id {client_order_id!r} must be 1-36 characters of [A-Za-z0-9_-]")
         side = {"buy": "Buy", "sell": "Sell"}.get(str(side).lower())
@@ -600,10 +612,20 @@ class BybitClient:
             params["marketUnit"] = market_unit or "baseCoin"  # our qty is always in base units
         elif market_unit:
             params["marketUnit"] = market_unit
+        trig = None
+        if trigger_price is not None:
+            if category != "linear":
+                raise RejectedError(f"{category} {symbol}: conditional (trigger) orders are supported on linear only")
+            direction = trigger_direction or (2 if side == "Sell" else 1)
+            if direction not in (1, 2):
+                raise RejectedError(f"trigger_direction must be 1 (rises to) or 2 (falls to), got {direction!r}")
+            trig = round_price(inst, trigger_price, side)
+            params.update(triggerPrice=_s(trig), triggerDirection=direction, triggerBy=trigger_by)
         result = self._call("place_order", "POST /v5/order/create", is_write=True, bucket=f"order:{category}",
                             client_order_id=client_order_id, **params)
         return OrderAck(order_id=str(result.get("orderId", "")),
-                        client_order_id=result.get("orderLinkId") or client_order_id, qty=q, price=px)
+                        client_order_id=result.get("orderLinkId") or client_order_id, qty=q, price=px,
+                        trigger_price=trig)
 
     def cancel_order(self, category: str, symbol: str, *, client_order_id: str | None = None,
                      order_id: str | None = None) -> dict:

@@ -9,7 +9,8 @@
   queries and never move a state backwards; an order reported more filled than its recorded fills gets its
   executions from REST after ``fill_wait_s``. After every (re)connect, once the resubscriptions are
   acknowledged, :meth:`PrivateStream.gap_fill` catches up by REST: executions since the last recorded one,
-  :meth:`~live.orders.OrderManager.resolve`, positions and the wallet.
+  :meth:`~live.orders.OrderManager.resolve`, positions and the wallet -- or ``on_reconnect`` runs instead
+  (``live.runner`` runs the full reconciliation there).
 
 pybit reconnects and resubscribes after a close, a TCP drop or a ping timeout but replays nothing, and a socket
 whose callback raises dies for good (A.9 #2-3). So each pushed item is handled under a guard that logs and
@@ -339,12 +340,14 @@ class PrivateStream(_Stream):
     channel_type = "private"
 
     def __init__(self, orders: OrderManager, *, api_key: str, api_secret: str, categories=("linear",),
-                 url: str | None = None, config: StreamConfig = StreamConfig(), lock: threading.RLock | None = None):
+                 url: str | None = None, config: StreamConfig = StreamConfig(), lock: threading.RLock | None = None,
+                 on_reconnect: Callable[[], object] | None = None):
         super().__init__(config, url)
         register_secret(api_secret)
         self._credentials = (api_key, api_secret)
         self.orders, self.client, self.categories = orders, orders.client, tuple(categories)
         self.lock = lock or threading.RLock()
+        self.on_reconnect = on_reconnect  # replaces the gap-fill after a reconnect (not after start)
         self.gap_fills = 0
         self.positions: dict[tuple[str, str], Position] = {}
         self.wallet: WalletBalance | None = None
@@ -353,6 +356,11 @@ class PrivateStream(_Stream):
 
     def __getstate__(self):
         raise TypeError("PrivateStream holds credentials and cannot be pickled")
+
+    @property
+    def auth_failed(self) -> bool:
+        """The exchange refused an authentication (at start or after a reconnect): the feed is dead for good."""
+        return self._ws is not None and self._ws.auth_error is not None
 
     def start(self) -> "PrivateStream":
         """Connect, authenticate (:class:`AuthError` if refused, :class:`TransientError` if unanswered),
@@ -453,7 +461,10 @@ class PrivateStream(_Stream):
         return out + self.client.executions(category, start_ms=start)
 
     def _recover(self) -> None:
-        self.gap_fill()
+        if self.on_reconnect is None:
+            self.gap_fill()
+        else:
+            self.on_reconnect()
 
 
 __all__ = ["Bar", "GapFill", "MarketStream", "PrivateStream", "StreamConfig", "parse_kline"]

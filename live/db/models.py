@@ -131,6 +131,7 @@ class Order(Base):
     order_type: Mapped[str] = mapped_column(String(16))  # Market | Limit
     qty: Mapped[Decimal]
     price: Mapped[Decimal | None]
+    trigger_price: Mapped[Decimal | None]  # conditional (stop) orders: Bybit triggerPrice; migration 0002
     time_in_force: Mapped[str | None] = mapped_column(String(16))
     reduce_only: Mapped[bool] = mapped_column(Boolean, default=False)
     bar_ts: Mapped[int | None] = mapped_column(BigInteger)  # ns since epoch of the bar that produced the intent

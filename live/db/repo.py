@@ -89,7 +89,7 @@ class Status:
 
 #: Fields ``transition`` may set together with the state.
 TRANSITION_FIELDS = frozenset({"exchange_order_id", "last_error", "last_exchange_update_ms", "submit_attempts"})
-_INTENT_KEY = ("sleeve", "symbol", "category", "side", "order_type", "qty", "price", "reduce_only")
+_INTENT_KEY = ("sleeve", "symbol", "category", "side", "order_type", "qty", "price", "trigger_price", "reduce_only")
 _NO_ORDER_FILL = frozenset({"Funding"})  # executions that do not fill an order
 RECONCILE_EXEC_TYPE = "Reconcile"  # synthetic fills written by reconciliation (no exchange execId)
 
@@ -155,6 +155,7 @@ class Repository:
         reduce_only: bool = False,
         bar_ts: int | None = None,
         intent: str | None = None,
+        trigger_price=None,
     ) -> Order:
         """Write-ahead intent (state Created), before any HTTP call. Idempotent on ``client_order_id``."""
         validate_client_order_id(client_order_id)
@@ -164,8 +165,9 @@ class Repository:
         if qty <= 0:
             raise ValueError(f"qty must be > 0, got {qty}")
         price = None if price is None else quantize(price)
+        trigger_price = None if trigger_price is None else quantize(trigger_price)
         wanted = dict(sleeve=sleeve, symbol=symbol, category=category, side=side, order_type=order_type, qty=qty,
-                      price=price, reduce_only=bool(reduce_only))
+                      price=price, trigger_price=trigger_price, reduce_only=bool(reduce_only))
 
         def op(s: Session) -> Order:
             existing = s.scalars(select(Order).where(Order.client_order_id == client_order_id)).one_or_none()

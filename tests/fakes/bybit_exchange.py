@@ -21,8 +21,12 @@ Matching: each symbol has a scripted price (:meth:`advance` moves it). Market or
 +/- ``slippage_bps`` (taker); limit orders that cross fill at once at the market price (taker), PostOnly orders
 that would cross are accepted and then ``Cancelled`` with ``rejectReason=EC_PostOnlyWillTakeLiquidity``, IOC/FOK
 limits that do not cross are cancelled, the rest rest and fill completely at their limit price (maker) when
-:meth:`advance` crosses them. :meth:`fill` forces a (partial) fill. Linear fills move a one-way position and
-the USDT wallet (fees, realised PnL); spot fills move coin balances (buy fee in the base coin).
+:meth:`advance` crosses them. Conditional orders (``triggerPrice``, linear) rest ``Untriggered`` (a trigger
+already crossed -> 110092/110093); once :meth:`advance` moves the price to the trigger they become market orders
+filled at that price (taker), reduce-only ones capped at the opposite position or ``Deactivated`` without one;
+cancelling one before it triggers leaves it ``Deactivated`` (UTA). :meth:`fill` forces a (partial) fill.
+Linear fills move a one-way position and the USDT wallet (fees, realised PnL); spot fills move coin balances
+(buy fee in the base coin).
 
 Faults (thread-safe; each takes ``n`` = how many matching requests it hits, ``path`` = which endpoint):
 
@@ -491,6 +495,16 @@ class FakeBybitExchange(FakeBybit):
                                  else "params error: price is not a multiple of tickSize")
         mkt = self.prices[symbol]
         ref = price if price is not None else mkt
+        trigger = None
+        if p.get("triggerPrice") not in (None, ""):
+            trigger, direction = _dec(p["triggerPrice"], "triggerPrice"), int(p.get("triggerDirection") or 0)
+            if category != "linear" or trigger <= 0 or trigger % f["tick"] != 0 or direction not in (1, 2) \
+                    or (p.get("triggerBy") or "LastPrice") != "LastPrice":
+                raise BybitFault(10001, "params error: triggerPrice/triggerDirection/triggerBy (linear, LastPrice)")
+            if direction == 1 and trigger <= mkt:
+                raise BybitFault(110092, f"expect Rising, but trigger_price[{_s(trigger)}] <= current[{_s(mkt)}]")
+            if direction == 2 and trigger >= mkt:
+                raise BybitFault(110093, f"expect Falling, but trigger_price[{_s(trigger)}] >= current[{_s(mkt)}]")
         if category == "spot":
             if otype == "Market" and side == "Buy" and p.get("marketUnit", "quoteCoin") != "baseCoin":
                 # a spot market Buy is by quote value by default: convert to base units at the current price
@@ -522,7 +536,7 @@ class FakeBybitExchange(FakeBybit):
                 raise BybitFault(10001, "The number of contracts exceeds maximum limit allowed")
             reduce_only = str(p.get("reduceOnly", "")).lower() in ("true", "1")
             pos = self.positions.get(symbol, {}).get("size", D0)
-            if reduce_only:
+            if reduce_only and trigger is None:  # a conditional order is checked when it triggers
                 if pos == 0 or (pos > 0) == (side == "Buy"):
                     raise BybitFault(110017, "current position is zero, cannot fix reduce-only order qty")
             elif qty * ref < f["min_notional"]:
@@ -539,8 +553,12 @@ class FakeBybitExchange(FakeBybit):
             "positionIdx": int(p.get("positionIdx", 0) or 0), "createdTime": now, "updatedTime": now,
             "isLeverage": str(p.get("isLeverage", "0")),
         }
+        if trigger is not None:
+            order.update(orderStatus="Untriggered", triggerPrice=trigger, triggerDirection=direction,
+                         triggerBy="LastPrice", stopOrderType="Stop")
         self.orders.append(order)
-        self._match_new(order)
+        if trigger is None:
+            self._match_new(order)
         if order["cumExecQty"] == 0:  # a fill already published the order
             self._emit("order", order)
         return 0, "OK", {"orderId": order["orderId"], "orderLinkId": link}
@@ -569,7 +587,7 @@ class FakeBybitExchange(FakeBybit):
             if category == "spot":
                 raise BybitFault(170142 if o["orderStatus"] == "Cancelled" else 170213, "Order does not exist.")
             raise BybitFault(110008, "This order has been completed or cancelled.")
-        o["orderStatus"] = "Cancelled"
+        o["orderStatus"] = "Deactivated" if o["orderStatus"] == "Untriggered" else "Cancelled"
         o["cancelType"] = "CancelByUser"
         o["updatedTime"] = self._now()
         self._emit("order", o)
@@ -596,9 +614,10 @@ class FakeBybitExchange(FakeBybit):
             "rejectReason": o["rejectReason"], "avgPrice": _s(cv / cq) if cq else "",
             "leavesQty": _s(leaves), "leavesValue": _s(leaves * price) if price else "0",
             "cumExecQty": _s(cq), "cumExecValue": _s(cv), "cumExecFee": _s(o["cumExecFee"]),
-            "timeInForce": o["timeInForce"], "orderType": o["orderType"], "stopOrderType": "",
-            "orderIv": "", "triggerPrice": "", "takeProfit": "", "stopLoss": "", "tpTriggerBy": "",
-            "slTriggerBy": "", "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "",
+            "timeInForce": o["timeInForce"], "orderType": o["orderType"], "stopOrderType": o.get("stopOrderType", ""),
+            "orderIv": "", "triggerPrice": _s(o.get("triggerPrice")), "takeProfit": "", "stopLoss": "",
+            "tpTriggerBy": "", "slTriggerBy": "", "triggerDirection": o.get("triggerDirection", 0),
+            "triggerBy": o.get("triggerBy", ""), "lastPriceOnCreated": "",
             "reduceOnly": o["reduceOnly"], "closeOnTrigger": False, "smpType": "None", "smpGroup": 0,
             "smpOrderId": "", "tpslMode": "", "tpLimitPrice": "", "slLimitPrice": "", "placeType": "",
             "createdTime": str(o["createdTime"]), "updatedTime": str(o["updatedTime"]),
@@ -623,6 +642,8 @@ class FakeBybitExchange(FakeBybit):
             if p.get("orderLinkId") and o["orderLinkId"] != p["orderLinkId"]:
                 continue
             if p.get("orderStatus") and o["orderStatus"] != p["orderStatus"]:
+                continue
+            if p.get("orderFilter") and (p["orderFilter"] == "StopOrder") != bool(o.get("stopOrderType")):
                 continue
             if realtime:
                 is_open = o["orderStatus"] in OPEN_STATUSES
@@ -757,7 +778,8 @@ class FakeBybitExchange(FakeBybit):
             o["updatedTime"] = self._now()
 
     def advance(self, price_by_symbol: dict) -> list[dict]:
-        """Move the scripted prices; resting limit orders that the new price crosses fill (maker, at their price).
+        """Move the scripted prices; resting limit orders that the new price crosses fill (maker, at their price),
+        conditional orders whose trigger it reaches trigger (:meth:`_trigger`).
 
         Returns the executions created."""
         made = []
@@ -765,12 +787,34 @@ class FakeBybitExchange(FakeBybit):
             for sym, px in price_by_symbol.items():
                 self.prices[sym] = Decimal(str(px))
             for o in list(self.orders):
+                if o["orderStatus"] == "Untriggered":
+                    made.extend(self._trigger(o))
+                    continue
                 if o["orderStatus"] not in OPEN_STATUSES or o["orderType"] != "Limit":
                     continue
                 mkt = self.prices[o["symbol"]]
                 if (o["side"] == "Buy" and mkt <= o["price"]) or (o["side"] == "Sell" and mkt >= o["price"]):
                     made.append(self._execute(o, o["qty"] - o["cumExecQty"], o["price"], maker=True))
         return made
+
+    def _trigger(self, o) -> list[dict]:
+        """Trigger ``o`` if the last price reached it: a market order filled at that price (taker); reduce-only
+        capped at the opposite position (Bybit shrinks the order), ``Deactivated`` when there is none."""
+        mkt = self.prices[o["symbol"]]
+        if not (mkt >= o["triggerPrice"] if o["triggerDirection"] == 1 else mkt <= o["triggerPrice"]):
+            return []
+        pos = self.positions.get(o["symbol"], {}).get("size", D0)
+        closable = abs(pos) if pos and (pos > 0) != (o["side"] == "Buy") else D0
+        o["updatedTime"] = self._now()
+        if o["reduceOnly"] and closable == 0:
+            o["orderStatus"] = "Deactivated"
+            self._emit("order", o)
+            return []
+        o["orderStatus"] = "Triggered"
+        self._emit("order", o)
+        if o["reduceOnly"]:
+            o["qty"] = min(o["qty"], closable)
+        return [self._execute(o, o["qty"], mkt, maker=False)]
 
     def fill(self, order_link_id: str, qty=None, price=None, *, maker: bool = True) -> dict:
         """Force a (partial) fill of an open order: ``qty`` defaults to the rest, ``price`` to the limit price."""
@@ -812,7 +856,8 @@ class FakeBybitExchange(FakeBybit):
         o["updatedTime"] = now
         ex = {
             "category": cat, "symbol": sym, "orderType": o["orderType"], "orderLinkId": o["orderLinkId"],
-            "side": o["side"], "orderId": o["orderId"], "stopOrderType": "", "leavesQty": o["qty"] - o["cumExecQty"],
+            "side": o["side"], "orderId": o["orderId"], "stopOrderType": o.get("stopOrderType", ""),
+            "leavesQty": o["qty"] - o["cumExecQty"],
             "execTime": now, "feeCurrency": fee_ccy, "isMaker": maker, "execFee": fee, "feeRate": rate,
             "execId": str(uuid.uuid4()), "tradeIv": "", "blockTradeId": "", "markPrice": self.prices[sym],
             "execPrice": px, "markIv": "", "orderQty": o["qty"], "orderPrice": o["price"], "execValue": value,

@@ -19,7 +19,8 @@ Faults (thread-safe):
   (an older order update after a newer one; ``order`` Filled before its ``execution``);
 * :meth:`lose_next` -- the next message on a topic is never sent;
 * :meth:`silence` -- the current connections of a channel go quiet: no pong frames, no data (a zombie socket);
-* :meth:`send_raw` -- any text to every connection of a channel (poison messages).
+* :meth:`send_raw` -- any text to every connection of a channel (poison messages);
+* :meth:`refuse_auth` -- every later private ``auth`` is answered "Params Error" (A.7), valid or not.
 """
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ class FakeBybitWS:
     def __init__(self, exchange: FakeBybitExchange, *, ack_delay_s: float = 0.05):
         self.exchange = exchange
         self.ack_delay_s = ack_delay_s
+        self.auth_refused = False
         self.connections: list[WsConn] = []
         self._lock = threading.Lock()
         self._rules: list[_Rule] = []
@@ -224,6 +226,8 @@ class FakeBybitWS:
 
     def _auth_ok(self, args) -> bool:
         ex = self.exchange
+        if self.auth_refused:
+            return False
         try:
             key, expires, signature = args
             fresh = int(expires) > ex.server_time_ms()
@@ -362,6 +366,9 @@ class FakeBybitWS:
             return len(victims)
 
         return self._run(go())
+
+    def refuse_auth(self, refuse: bool = True) -> None:
+        self.auth_refused = refuse
 
     def send_raw(self, channel: str, text: str) -> None:
         for c in self.live(channel):

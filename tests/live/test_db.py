@@ -28,13 +28,13 @@ def _intent(repo, cid="TREND-20260105-0001", qty="0.3", **kw):
 # -- migrations -----------------------------------------------------------------------------------------------
 def test_upgrade_creates_schema_on_empty_db_and_is_idempotent(db_url):
     assert migrate.current(db_url) is None
-    assert migrate.upgrade(db_url) == migrate.head() == "0001"
+    assert migrate.upgrade(db_url) == migrate.head() == "0002"
     eng = make_engine(db_url)
     try:
         tables = set(inspect(eng).get_table_names())
         assert set(models.metadata.tables) | {"alembic_version"} == tables
-        assert migrate.upgrade(db_url) == "0001"  # second run: no-op, no error
-        assert migrate.current(db_url) == "0001"
+        assert migrate.upgrade(db_url) == "0002"  # second run: no-op, no error
+        assert migrate.current(db_url) == "0002"
         with eng.connect() as c:
             assert c.execute(text("SELECT count(*) FROM control")).scalar() == 1
             assert c.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
