@@ -267,6 +267,7 @@ class LiveTrader:
             if OrderState(order.state) not in TERMINAL_STATES and intent.order_type != "postonly":
                 order = self.manager.resolve_order(order)
             report.submitted[order.client_order_id] = order.state
+        self._protect(decision, report)
         self._store_positions(self.holdings())
         log.info("bar %s: %d planned, %d submitted, %d skipped", bar, len(report.planned), len(report.submitted),
                  len(report.skipped))
@@ -292,12 +293,78 @@ class LiveTrader:
                         side, qty, raw, avg, guard)
         return OrderIntent(qty=qty, order_type="ioc", price=guard, reference_price=guard, **base)
 
+    # ------------------------------------------------------------------ exchange-side stops
+    def _protect(self, d, report: BarReport) -> None:
+        """Keep one reduce-only stop on the exchange under each linear position the simulator protects: at the
+        simulator's resting stop, or, for an entry filled on this bar, at its fill price -/+ the entry's stop
+        distance (the simulator's rule). A stop whose level moved is replaced (new one first, then the old one
+        cancelled); stops of flat keys are cancelled. A stop the price already passed is not placed: the
+        position is closed at market at once, as the simulator's stop would have."""
+        resting: dict[tuple[str, str], list[Order]] = {}
+        for o in self.repo.open_orders():
+            if o.trigger_price is not None:
+                resting.setdefault((o.sleeve, _ours(o)), []).append(o)
+        for key, h in self.holdings().items():
+            category, raw = venue(key[1])
+            if category != "linear" or h.gross == 0:
+                continue
+            level = self._stop_level(d, key, report)
+            if level is None:
+                continue
+            side = "Sell" if h.gross > 0 else "Buy"
+            tick = self.client.instrument(category, raw).tick_size
+            mine = resting.pop(key, [])
+            keep = [o for o in mine if o.qty == abs(h.gross) and o.side == side
+                    and abs(o.trigger_price - Decimal(repr(level))) < tick]
+            if not keep:
+                order = self.manager.submit(OrderIntent(
+                    sleeve=key[0], symbol=raw, side=side, qty=abs(h.gross), bar_ts=d.bar_ts, intent="stop",
+                    category=category, order_type="stop", trigger_price=Decimal(repr(level)), reduce_only=True))
+                if OrderState(order.state) not in TERMINAL_STATES:
+                    order = self.manager.resolve_order(order)  # Acknowledged -> Open (resting, Untriggered)
+                report.submitted[order.client_order_id] = order.state
+                if order.state == OrderState.REJECTED.value and "11009" in (order.last_error or ""):
+                    self._stop_out(key, h, d.bar_ts, report)  # the price is already through the stop
+            for o in mine:
+                if o not in keep:
+                    self._cancel(o)
+        for orders in resting.values():  # flat keys: their stops have nothing left to protect
+            for o in orders:
+                self._cancel(o)
+
+    def _stop_level(self, d, key, report: BarReport) -> float | None:
+        dist = d.entry_stop_dist.get(key)
+        if dist is not None:  # an entry decided on this bar: its stop rests at the live fill -/+ the distance
+            for cid in report.submitted:
+                o = self.repo.get_order(cid)
+                if (o.sleeve, _ours(o)) == key and o.trigger_price is None and o.filled_qty and o.avg_price:
+                    return float(o.avg_price) - (1 if o.side == "Buy" else -1) * dist
+        return d.stops.get(key)
+
+    def _stop_out(self, key, h: Holding, bar_ts: int, report: BarReport) -> None:
+        category, raw = venue(key[1])
+        book = self.client.orderbook(category, raw, limit=1)
+        ref = float((book.bids if h.gross > 0 else book.asks)[0][0])
+        p = Planned(sleeve=key[0], symbol=key[1], qty=-float(h.gross), intent="stop_passed", limit=None,
+                    reference_price=ref)
+        order = self.manager.submit(self._intent(p, bar_ts))
+        report.submitted[order.client_order_id] = self.manager.resolve_order(order).state
+
+    def _cancel(self, o: Order) -> None:
+        try:
+            self.manager.cancel(o.client_order_id)
+        except ExchangeError as exc:
+            log.warning("cancel %s: %s", o.client_order_id, exc)
+
     def _cancel_stale(self, bar_ts: int) -> set[tuple[str, str]]:
-        """Cancel non-final orders of earlier bars; return the (sleeve, symbol) keys still in flight."""
+        """Cancel non-final orders of earlier bars, except the resting stops (`_protect` keeps them); return the
+        (sleeve, symbol) keys still in flight."""
         from eternal_engine.data.bybit import bybit_symbol
 
         busy = set()
         for o in self.repo.open_orders():
+            if o.trigger_price is not None:
+                continue
             if o.bar_ts is not None and o.bar_ts < bar_ts and o.exchange_order_id is not None:
                 try:
                     o = self.manager.cancel(o.client_order_id)
@@ -380,6 +447,13 @@ class LiveTrader:
                 sleep(retry_s)
                 continue
             sleep(self.next_close_s() + settle_s)
+
+
+def _ours(o: Order) -> str:
+    """Our symbol name of an order row: ``BTCUSDT`` linear -> ``BTC-PERP``."""
+    from eternal_engine.data.bybit import bybit_symbol
+
+    return bybit_symbol(o.symbol, o.category)[0]
 
 
 # ============================================================================================ crash points

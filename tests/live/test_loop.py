@@ -87,8 +87,12 @@ def test_replay_produces_the_backtest_orders_up_to_instrument_rounding(db, fake,
     replay = Replay(fake)
     trader = trader_for(db, fake, replay, start=start)
     first = replay.index.searchsorted(pd.Timestamp(start, tz="UTC"))
+    stop_bar = {}  # orderLinkId of an exchange stop -> the bar whose walk filled it
     for t in range(first, len(replay.index) - 1):
         replay.to_close_of(t)
+        for o in fake.orders:
+            if o.get("triggerPrice") is not None and o["orderStatus"] == "Filled":
+                stop_bar.setdefault(o["orderLinkId"], replay.index[t].value)
         trader.run_bar()
     market = trader.window.market(int(replay.now * 1000))
     result = backtest(market, CONFIG, engines=ENGINES, trade_from=start)
@@ -99,21 +103,33 @@ def test_replay_produces_the_backtest_orders_up_to_instrument_rounding(db, fake,
     for r in result.order_records[result.order_records["status"] != STATUS_REJECTED]:
         sim[(int(index[r["bar"]].value), result.sleeves[r["sleeve"]], market.symbols[r["col"]])] += r["qty"]
     live = defaultdict(float)
+    stops_filled = 0
     for o in db_orders(db):
-        live[(o.bar_ts, o.sleeve, bybit_symbol(o.symbol, o.category)[0])] += float(o.qty) * (
-            1 if o.side == "Buy" else -1)
+        sign = 1 if o.side == "Buy" else -1
+        sym = bybit_symbol(o.symbol, o.category)[0]
+        if o.trigger_price is None:
+            live[(o.bar_ts, o.sleeve, sym)] += float(o.qty) * sign
+        elif o.filled_qty:  # an exchange stop: the simulator records it on the bar that triggered it
+            live[(stop_bar[o.client_order_id], o.sleeve, sym)] += float(o.filled_qty) * sign
+            stops_filled += 1
+    assert stops_filled >= 1  # trailing stops rested on the exchange and fired there
     assert set(sim) == set(live)
     for key, qty in sim.items():
         step = STEP["spot" if key[2].endswith("SPOT") else "linear"]
         # floor to the step, plus the residue of the previous floor when a stop and an entry net into one order
         assert abs(live[key] - qty) <= 2 * step + 1e-12, (pd.Timestamp(key[0]), key[1:], qty, live[key])
     orders = db_orders(db)
-    assert {o.order_type + "/" + str(o.time_in_force) for o in orders} == {"Limit/PostOnly", "Limit/IOC"}
+    assert {o.order_type + "/" + str(o.time_in_force) for o in orders} == {"Limit/PostOnly", "Limit/IOC",
+                                                                            "Market/None"}
     trend_bars = sorted({o.bar_ts for o in orders if o.sleeve == "trend"})
     assert len(trend_bars) >= 8
     if first:  # warmed up: TREND may trade before sma_slow bars of its own have passed
         assert pd.Timestamp(trend_bars[0], tz="UTC") < replay.index[first + 19]
-    assert all(o.state == "Filled" for o in orders), [(o.intent, o.state) for o in orders if o.state != "Filled"]
+    trading = [o for o in orders if o.trigger_price is None]
+    assert all(o.state == "Filled" for o in trading), [(o.intent, o.state) for o in trading if o.state != "Filled"]
+    stops = [o for o in orders if o.trigger_price is not None]  # trailed: replaced ones are cancelled
+    assert {o.state for o in stops} <= {"Filled", "Cancelled", "Open"}
+    assert sum(o.state == "Open" for o in stops) <= 2  # at most one resting per position
     assert_one_exchange_order_per_id(db, fake)
 
 
@@ -178,7 +194,8 @@ def test_a_restart_mid_bar_sends_no_duplicate(db, fake):
 
     assert report.submitted  # the other legs of the bar went out once
     assert_one_exchange_order_per_id(db, fake)
-    assert all(o.state in {s.value for s in TERMINAL_STATES} for o in db_orders(db))
+    final = {s.value for s in TERMINAL_STATES}
+    assert all(o.state in final or (o.trigger_price is not None and o.state == "Open") for o in db_orders(db))
     ours = OrderManager(Repository(db), make_client(fake)).db_net_positions("linear")
     exch = {p.symbol: p.signed_size for p in make_client(fake).positions("linear")}
     assert {k: v for k, v in ours.items() if v} == {k: v for k, v in exch.items() if v}
@@ -312,3 +329,42 @@ def test_killed_at_a_random_time_the_restart_loses_and_doubles_nothing(live_fake
     finish_after_restart(live_fake, tmp_path)
 
     assert_crash_invariants(tmp_path, live_fake)
+
+
+def test_exchange_stops_trail_are_replaced_cancelled_when_flat_and_a_passed_stop_closes_at_market(db, fake):
+    from types import SimpleNamespace
+
+    from live.loop import BarReport
+    from live.orders import OrderIntent
+
+    replay = Replay(fake)
+    replay.to_close_of(30)
+    trader = trader_for(db, fake, replay)
+    trader.start()
+    om, key = trader.manager, ("trend", "BTC-PERP")
+    bar = replay.index[30].value
+    om.resolve_order(om.submit(OrderIntent(sleeve="trend", symbol="BTCUSDT", side="Buy", qty="0.010",
+                                           intent="entry", order_type="market", bar_ts=bar, category="linear")))
+    px = float(fake.prices["BTCUSDT"])
+
+    def protect(level, t):
+        d = SimpleNamespace(bar_ts=bar + t, stops={key: level} if level else {}, entry_stop_dist={})
+        trader._protect(d, BarReport(bar=pd.Timestamp(bar + t, tz="UTC"), halted=False))
+        return [o for o in db_orders(db) if o.trigger_price is not None]
+
+    first = protect(0.90 * px, 1)
+    assert [(o.state, o.side, o.qty, float(o.trigger_price)) for o in first] == [
+        ("Open", "Sell", Decimal("0.010"), pytest.approx(0.90 * px, abs=0.1))]
+    ids = [o.client_order_id for o in first]
+    assert [o.client_order_id for o in protect(0.90 * px, 2)] == ids  # unchanged level: kept, nothing sent
+    trailed = protect(0.95 * px, 3)
+    assert [o.state for o in trailed] == ["Cancelled", "Open"]  # the new one rests before the old is cancelled
+    assert [o["orderStatus"] for o in fake.orders if o.get("triggerPrice") is not None] == ["Deactivated",
+                                                                                            "Untriggered"]
+    passed = protect(1.05 * px, 4)  # the price is already below this stop: Bybit refuses it (110093)
+    assert passed[-1].state == "Rejected" and "11009" in passed[-1].last_error
+    closing = [o for o in db_orders(db) if o.intent == "stop_passed"]
+    assert len(closing) == 1 and closing[0].state == "Filled" and closing[0].side == "Sell"
+    assert trader.holdings()[key].gross == 0
+    assert protect(None, 5)[-2].state == "Cancelled"  # flat: the last resting stop is cancelled
+    assert not any(o["orderStatus"] == "Untriggered" for o in fake.orders)

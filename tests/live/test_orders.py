@@ -55,7 +55,8 @@ def all_orders(repo) -> list[Order]:
 
 
 _MAP = {"New": S.OPEN, "PartiallyFilled": S.PARTIALLY_FILLED, "Filled": S.FILLED, "Cancelled": S.CANCELLED,
-        "PartiallyFilledCanceled": S.CANCELLED, "Rejected": S.REJECTED}
+        "PartiallyFilledCanceled": S.CANCELLED, "Rejected": S.REJECTED,
+        "Untriggered": S.OPEN, "Triggered": S.OPEN, "Deactivated": S.CANCELLED}  # conditional (stop) orders
 
 
 def assert_invariants(repo, fake, *, positions=True):
