@@ -125,21 +125,14 @@ class MarketWindow:
 
     def _klines(self, sym: str, end_ms: int) -> pd.DataFrame:
         have = self._bars.get(sym)
-        first = self.fetch_from_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
+        first = self._after(have)
         if first <= end_ms:
             category, raw = venue(sym)
-            pages, hi = [], end_ms
-            while hi >= first:
-                page = self.client.klines(category, raw, self.interval, start=first, end=hi, limit=1000)
-                if not len(page):
-                    break
-                pages.append(page)
-                oldest = int(page.index[0].value // 1_000_000)
-                if len(page) < 1000 or oldest <= first:
-                    break
-                hi = oldest - 1
+            pages = _newest_first_pages(
+                lambda hi: self.client.klines(category, raw, self.interval, start=first, end=hi, limit=1000),
+                first, end_ms, 1000)
             new = [p[["open", "high", "low", "close", "volume"]] for p in pages]
-            frame = pd.concat(([have] if have is not None else []) + new[::-1]) if new else have
+            frame = pd.concat(([have] if have is not None else []) + new) if new else have
             if frame is not None:
                 frame = frame[~frame.index.duplicated(keep="last")].sort_index()
             self._bars[sym] = frame
@@ -151,23 +144,36 @@ class MarketWindow:
 
     def _rates(self, sym: str, end_ms: int) -> pd.Series:
         have = self._funding.get(sym)
-        first = self.fetch_from_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
+        first = self._after(have)
         if first <= end_ms:
-            pages, hi = [], end_ms
-            while hi >= first:
-                page = self.client.funding_history(venue(sym)[1], start=first, end=hi, limit=200)
-                if not len(page):
-                    break
-                pages.append(page)
-                oldest = int(page.index[0].value // 1_000_000)
-                if len(page) < 200 or oldest <= first:
-                    break
-                hi = oldest - 1
-            parts = ([have] if have is not None else []) + pages[::-1]
+            pages = _newest_first_pages(
+                lambda hi: self.client.funding_history(venue(sym)[1], start=first, end=hi, limit=200),
+                first, end_ms, 200)
+            parts = ([have] if have is not None else []) + pages
             s = pd.concat(parts) if parts else pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
             self._funding[sym] = s[~s.index.duplicated(keep="last")].sort_index()
         s = self._funding[sym]
         return s[s.index <= pd.Timestamp(end_ms, unit="ms", tz="UTC")]
+
+    def _after(self, have) -> int:
+        """First open time (ms) still to fetch: the window's start, or just after the last one kept."""
+        return self.fetch_from_ms if have is None or not len(have) else int(have.index[-1].value // 1_000_000) + 1
+
+
+def _newest_first_pages(fetch, first: int, end_ms: int, limit: int) -> list:
+    """Every page of ``fetch(hi)`` (rows from ``first`` to ``hi``, newest first, at most ``limit``) from
+    ``end_ms`` back to ``first``; returned oldest first."""
+    pages, hi = [], end_ms
+    while hi >= first:
+        page = fetch(hi)
+        if not len(page):
+            break
+        pages.append(page)
+        oldest = int(page.index[0].value // 1_000_000)
+        if len(page) < limit or oldest <= first:
+            break
+        hi = oldest - 1
+    return pages[::-1]
 
 
 # ============================================================================================ the trader

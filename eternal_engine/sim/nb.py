@@ -115,6 +115,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                  events):
     open_, high, low, close, funding, kind, ts_ns = mk
     cash, pos, stop, extreme, ts = state
+    ts_entry, ts_funding = ts.entry_bar, ts.funding
     # arrays out of the input tuples once: reading a field in the loop costs a reference count each time
     t_cols, t_flags, t_atr, t_conf, t_params = tr
     c_cols, c_w = co.cols, co.weights
@@ -150,7 +151,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             for s in range(n_sleeves):
                 for i in range(n_cols):
                     flat = flat and pos[s, i] == 0.0
-            for i in t_cols:
+            for k_col in range(t_cols.shape[0]):
+                i = t_cols[k_col]
                 flat = flat and shadow[0, i] == 0.0  # a would-be trade is followed bar by bar
             halted = g[G_LEVEL] == 4
             # entries are impossible while halted, or once TREND's Kelly estimate is 0 (it only changes when
@@ -165,7 +167,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     flat = False  # the L4 cooldown ends on this bar: the breaker must see it
                 signal = False
                 if s_trend >= 0:
-                    for i in t_cols:
+                    for k_col in range(t_cols.shape[0]):
+                        i = t_cols[k_col]
                         if t_flags[t, i] & _ENTRY:
                             signal = True
                             flat = flat and blocked
@@ -192,8 +195,9 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             pending = fill_pending_nb(t, not costs.fill_close, open_, high, low, close, kind, costs, guard, lev, pend,
                                       state, recs, kelly, s_trend)
             if s_trend >= 0:
-                for i in t_cols:
-                    if ts.entry_bar[s_trend, i] == t and pos[s_trend, i] != 0.0:
+                for k_col in range(t_cols.shape[0]):
+                    i = t_cols[k_col]
+                    if ts_entry[s_trend, i] == t and pos[s_trend, i] != 0.0:
                         state_out[t, s_trend] = max(state_out[t, s_trend], TREND_ENTERING)
         while fb < fund_bars.shape[0] and fund_bars[fb] < t:
             fb += 1  # settlements skipped by the fast path found an empty book
@@ -208,7 +212,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     if q != 0.0:
                         amount = -q * open_[t, i] * rate
                         cash[s] += amount
-                        ts.funding[s, i] += amount
+                        ts_funding[s, i] += amount
                         k = n[_P]
                         pays[k]["bar"] = t
                         pays[k]["sleeve"] = s
@@ -364,7 +368,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 smul = t_params.stop_mult * (rk.stop_widen if level >= 1 else 1.0)
                 cap = min(t_params.max_position * eq, rk.max_position_pct * total)
                 st = state_out[t, s]
-                for i in t_cols:
+                for k_col in range(t_cols.shape[0]):
+                    i = t_cols[k_col]
                     flags = t_flags[t, i]
                     if shadow[0, i] != 0.0:
                         _shadow_step(shadow, kelly, i, open_[t, i], high[t, i], low[t, i], close[t, i], t_atr[t, i],
@@ -385,7 +390,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                             kel = kelly_fraction_nb(kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades,
                                                     rk.kelly_fraction)
                     hi, lo = high[t, i], low[t, i]
-                    if costs.fill_close and ts.entry_bar[s, i] == t:
+                    if costs.fill_close and ts_entry[s, i] == t:
                         hi = lo = close[t, i]  # entered at this close: the bar's extremes came before the entry
                     old_stop = stop[s, i]
                     stp, ex, q, reason, dist = trend_step_nb(
@@ -422,7 +427,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 for k in range(f_spot.shape[0]):
                     a, b = f_spot[k], f_perp[k]
                     prem = close[t, b] / close[t, a] - 1.0
-                    held = ts_ns[t] - ts_ns[ts.entry_bar[s, a]] if pos[s, a] != 0.0 else 0
+                    held = ts_ns[t] - ts_ns[ts_entry[s, a]] if pos[s, a] != 0.0 else 0
                     may = False
                     if pos[s, a] == 0.0 and pos[s, b] == 0.0 and f_flags[t, k] & F_ENTRY:
                         if n_open < 0:
@@ -453,9 +458,9 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                             if pos[s, i] != 0.0:
                                 place_nb(orders, n, pend, t, s, i, -pos[s, i], REASON_FUNDING_EXIT, np.nan, np.nan)
                         pending = True
-                        keep = ts.funding[s, b] * fu.compound if ts.funding[s, b] > 0.0 else ts.funding[s, b]
-                        if s_tac >= 0 and ts.funding[s, b] > 0.0:
-                            transfer_nb(events, n, cash, t, s, s_tac, ts.funding[s, b] - keep)
+                        keep = ts_funding[s, b] * fu.compound if ts_funding[s, b] > 0.0 else ts_funding[s, b]
+                        if s_tac >= 0 and ts_funding[s, b] > 0.0:
+                            transfer_nb(events, n, cash, t, s, s_tac, ts_funding[s, b] - keep)
                         st = max(st, FUNDING_EXITING)
                     elif act == FUNDING_REHEDGE:
                         place_nb(orders, n, pend, t, s, b, -pos[s, a] - pos[s, b], REASON_FUNDING_ENTRY, np.nan,

@@ -156,3 +156,31 @@ def repo(engine):
     from live.db.repo import Repository
 
     return Repository(engine)
+
+
+@pytest.fixture
+def fake():
+    """The fake exchange (REST, signed private endpoints) on loopback."""
+    from tests.live.exchange_setup import start_exchange
+
+    with start_exchange() as f:
+        yield f
+
+
+@pytest.fixture
+def clock():
+    from tests.live.exchange_setup import Clock
+
+    return Clock()
+
+
+@pytest.fixture
+def db(tmp_path):
+    """A migrated SQLite database file (the live loop's default backend)."""
+    from live.db.migrate import upgrade
+    from live.db.session import make_engine
+
+    eng = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()

@@ -13,7 +13,6 @@ from eternal_engine.cli import main
 from eternal_engine.config import Config
 from eternal_engine.data.bybit import bybit_symbol
 from eternal_engine.sim.records import STATUS_REJECTED
-from live.db.migrate import upgrade
 from live.db.models import TERMINAL_STATES, Order
 from live.db.repo import Repository
 from live.db.session import make_engine, session_scope
@@ -21,7 +20,7 @@ from live.loop import LiveSettings, LiveTrader
 from live.orders import OrderManager
 from live.reconcile import reconcile
 from tests.fakes.bybit_exchange import FakeBybitExchange
-from tests.live.exchange_setup import KEY, SECRET, make_client
+from tests.live.exchange_setup import KEY, SECRET, history_exchange, make_client
 
 ENGINES = ("core_hodl", "trend")
 STEP = {"spot": 1e-6, "linear": 1e-3}  # the fake's quantity steps
@@ -51,17 +50,8 @@ class Replay:
 
 @pytest.fixture
 def fake():
-    with FakeBybitExchange(api_key=KEY, api_secret=SECRET, start="2024-01-01", end="2024-04-10",
-                           wallet_usdt=10_000_000, prices={"BTCUSDT": 40_000, "ETHUSDT": 2_200}) as f:
+    with history_exchange() as f:
         yield f
-
-
-@pytest.fixture
-def db(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def trader_for(db, fake, replay, *, client=None, start="2024-01-01") -> LiveTrader:

@@ -13,29 +13,10 @@ from sqlalchemy import select
 from live.db.models import Order, OrderState
 from live.db.session import session_scope
 from live.orders import NOT_ACCEPTED, NOT_FOUND, OrderIntent, OrderManager, TradingHalted, client_order_id
-from tests.live.exchange_setup import CREATE, make_client, start_exchange
+from tests.live.exchange_setup import CREATE, make_client
 BAR = 1_767_614_400_000_000_000
 S = OrderState
 _bars = itertools.count()
-
-
-@pytest.fixture
-def fake():
-    with start_exchange() as f:
-        yield f
-
-
-class Clock:
-    def __init__(self):
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

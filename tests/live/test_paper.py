@@ -25,17 +25,6 @@ def fake():
         yield f
 
 
-@pytest.fixture
-def db(tmp_path):
-    from live.db.migrate import upgrade
-    from live.db.session import make_engine
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'paper.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def paper(fake, tmp_path, **kw) -> PaperClient:
     kw.setdefault("match_every_s", 0.0)
     return PaperClient(BybitClient(testnet=False, endpoint=fake.url, timeout=(1.0, 2.0)), tmp_path / "book.json",

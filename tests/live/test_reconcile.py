@@ -3,7 +3,6 @@ notes D rows 10 and 15, invariant I4, and the rule that a failed query is unknow
 from __future__ import annotations
 
 import itertools
-import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -15,32 +14,13 @@ from live.db.repo import RECONCILE_EXEC_TYPE
 from live.db.session import session_scope
 from live.orders import OrderIntent, OrderManager, TradingHalted
 from live.reconcile import OVERLAP_MS, RECONCILER, WINDOW_MS, reconcile
-from tests.live.exchange_setup import CREATE, make_client, start_exchange
+from tests.live.exchange_setup import CREATE, make_client
 
 BAR = 1_767_614_400_000_000_000
 DAY_MS = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 POSITIONS, EXECUTIONS, WALLET = "/v5/position/list", "/v5/execution/list", "/v5/account/wallet-balance"
 _bars = itertools.count()
-
-
-class Clock:
-    def __init__(self):
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture
-def fake():
-    with start_exchange() as f:
-        yield f
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

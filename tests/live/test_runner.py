@@ -20,9 +20,8 @@ from live.db.repo import Repository
 from live.db.session import make_engine, session_scope
 from live.reconcile import RECONCILER
 from live.runner import HALTED_BY, WS_ENDPOINT_ENV, PrivateStreamLost, Runner, private_ws_url
-from tests.fakes.bybit_exchange import FakeBybitExchange
 from tests.fakes.bybit_ws import FakeBybitWS
-from tests.live.exchange_setup import KEY, SECRET
+from tests.live.exchange_setup import KEY, SECRET, history_exchange
 from tests.live.test_loop import CRASH_CONFIG, Replay, db_orders, live_fake, trader_for  # noqa: F401 (fixture)
 from tests.live.test_orders import _MAP, assert_invariants, wait_for
 
@@ -31,8 +30,7 @@ CFG = StreamConfig(ping_interval_s=0.5, ping_timeout_s=0.25, ack_timeout_s=2.0, 
 
 @pytest.fixture
 def fake():
-    with FakeBybitExchange(api_key=KEY, api_secret=SECRET, start="2024-01-01", end="2024-04-10",
-                           wallet_usdt=10_000_000, prices={"BTCUSDT": 40_000, "ETHUSDT": 2_200}) as f:
+    with history_exchange() as f:
         yield f
 
 
@@ -40,16 +38,6 @@ def fake():
 def ws(fake):
     with FakeBybitWS(fake) as w:
         yield w
-
-
-@pytest.fixture
-def db(tmp_path):
-    from live.db.migrate import upgrade
-
-    engine = make_engine(f"sqlite:///{tmp_path / 'live.db'}")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -19,18 +19,12 @@ from live.orders import OrderIntent, OrderManager
 from live.paper import PaperClient
 from tests.fakes.bybit_exchange import FakeBybitExchange
 from tests.live import test_orders
-from tests.live.exchange_setup import KEY, SECRET, make_client, start_exchange
+from tests.live.exchange_setup import KEY, SECRET, make_client
 from tests.live.test_orders import assert_invariants
 
 BAR = 1_767_700_800_000_000_000
 S = OrderState
 _bars = itertools.count()
-
-
-@pytest.fixture
-def fake():
-    with start_exchange() as f:
-        yield f
 
 
 @pytest.fixture

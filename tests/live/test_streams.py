@@ -18,19 +18,13 @@ from live.bybit.streams import BAR_COLUMNS, MarketStream, PrivateStream, StreamC
 from live.orders import OrderManager
 from tests.fakes.bybit_exchange import FakeBybitExchange
 from tests.fakes.bybit_ws import FakeBybitWS
-from tests.live.exchange_setup import KEY, PRICES, SECRET, make_client, start_exchange
+from tests.live.exchange_setup import KEY, PRICES, SECRET, make_client
 from tests.live.test_orders import assert_invariants, intent, wait_for
 
 SYM = "BTCUSDT"
 KLINE = f"kline.1.{SYM}"
 CFG = StreamConfig(ping_interval_s=0.5, ping_timeout_s=0.25, ack_timeout_s=2.0, fill_wait_s=0.3,
                    watchdog_period_s=0.02)
-
-
-@pytest.fixture
-def fake():
-    with start_exchange() as f:
-        yield f
 
 
 @pytest.fixture
@@ -216,11 +210,6 @@ def bars_fake():
 def market_ws(bars_fake):
     with FakeBybitWS(bars_fake[0]) as w:
         yield w
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 def open_market(bars_fake, ws, clock, **cfg) -> MarketStream:
