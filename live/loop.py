@@ -64,6 +64,7 @@ class LiveSettings:
     engines: tuple[str, ...] | None = None
     max_slippage: float = 0.005
     sync_tolerance: float = 0.01
+    max_clock_skew_ms: int = 1000  # Bybit refuses a request stamped > 1 s ahead of its clock (notes D7)
     fear_greed: pd.Series | None = None
 
 
@@ -250,6 +251,13 @@ class LiveTrader:
         report = BarReport(bar=bar, halted=halted)
         if halted:
             log.warning("bar %s: trading is halted; no order", bar)
+            return report
+        skew = self.client.clock_skew_ms()
+        if abs(skew) > self.settings.max_clock_skew_ms:  # signed requests would be refused: send none
+            self.alert("P1", "CLOCK_SKEW", f"the exchange clock differs from ours by {skew} ms (limit "
+                       f"{self.settings.max_clock_skew_ms} ms): no order this bar; fix the host's time sync",
+                       {"skew_ms": skew})
+            report.skipped["*"] = f"clock skew {skew} ms"
             return report
         self.manager.resolve()
         busy = self._cancel_stale(decision.bar_ts)

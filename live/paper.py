@@ -120,6 +120,10 @@ class PaperClient:
     def instrument(self, category, symbol, *, refresh=False):
         return self.public.instrument(category, symbol, refresh=refresh)
 
+    def clock_skew_ms(self) -> int:
+        """The exchange's clock against ours (the loop checks it in every mode: bars close by our clock)."""
+        return self.public.clock_skew_ms()
+
     def instruments_info(self, category, symbol=None):
         return self.public.instruments_info(category, symbol)
 

@@ -21,9 +21,9 @@ from eternal_engine.config import TrendConfig
 from eternal_engine.engines.trend_nb import TrendParams, TrendSignals
 from eternal_engine.errors import ConfigError
 
-# indicator tables shared by many TREND configs: ``close`` (bars x instruments); ``sma``, ``adx``, ``atr``
-# (windows x bars x instruments); ``confidence`` = ADX / 100 (float32)
-TrendTables = namedtuple("TrendTables", ["close", "sma", "adx", "atr", "confidence"])
+# indicator tables shared by many TREND configs (see `indicator_tables`): ``close``, ``sma``, ``adx`` over the
+# traded instruments (``at``: instrument -> column), ``atr`` and ``confidence`` = ADX / 100 (float32) full width
+TrendTables = namedtuple("TrendTables", ["close", "at", "sma", "adx", "atr", "confidence"])
 
 
 def trend_columns(market, cfg: TrendConfig) -> np.ndarray:
@@ -52,16 +52,19 @@ def prepare(market, cfg: TrendConfig) -> TrendSignals:
 
     tab, idx = indicator_tables(market, [cfg])
     fast, slow, adx, atr = idx[0]
-    flags = trend_flags_nb(tab.close, trend_columns(market, cfg), tab.sma[fast], tab.sma[slow], tab.adx[adx],
-                           float(cfg.adx_threshold), np.empty(tab.close.shape, dtype=np.uint8))
+    flags = trend_flags_nb(tab.close, tab.at, trend_columns(market, cfg), tab.sma[fast], tab.sma[slow],
+                           tab.adx[adx], float(cfg.adx_threshold),
+                           np.empty(market.arrays.close.shape, dtype=np.uint8))
     return TrendSignals(flags, tab.atr[atr], tab.confidence[adx])
 
 
 def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
     """The indicators TREND configs ``cfgs`` need, each window computed once (a sweep shares them).
 
-    Returns the tables (full width, bars x instruments, NaN where no config trades) and, per config, the rows
-    ``(sma_fast, sma_slow, adx, atr)`` of its indicators in them (int64, ``len(cfgs) x 4``).
+    Returns the tables and, per config, the rows ``(sma_fast, sma_slow, adx, atr)`` of its indicators in them
+    (int64, ``len(cfgs) x 4``). The SMA and ADX tables hold only the instruments some config trades (``at``
+    maps an instrument to its column there); ATR and confidence, which the bar loop reads, are full width
+    (NaN where no config trades).
     """
     from eternal_engine.indicators.nb import adx_nb, atr_nb, sma_nb
 
@@ -70,31 +73,32 @@ def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
     n, m = a.close.shape
     every = len(cols) == m
     h, lo, c = (x if every else np.ascontiguousarray(x[:, cols]) for x in (a.high, a.low, a.close))
+    at = np.full(m, -1, dtype=np.int64)
+    at[cols] = np.arange(len(cols))
     sma_w = sorted({w for cf in cfgs for w in (cf.sma_fast, cf.sma_slow)})
     adx_w = sorted({cf.adx_window for cf in cfgs})
     atr_w = sorted({cf.atr_window for cf in cfgs})
     # outputs allocated by numpy (huge pages for big arrays: far fewer page faults than Numba's allocator)
-    sma = np.full((len(sma_w), n, m), np.nan)
-    adx = np.full((len(adx_w), n, m), np.nan)
+    sma = np.empty((len(sma_w),) + c.shape)
+    adx = np.empty((len(adx_w),) + c.shape)
     atr = np.full((len(atr_w), n, m), np.nan)
     conf = np.full((len(adx_w), n, m), np.nan, dtype=np.float32)
     for k, w in enumerate(sma_w):
-        _put(sma[k], cols, every, sma_nb(c, w, sma[k] if every else np.empty(c.shape)))
+        sma_nb(c, w, sma[k])
     for k, w in enumerate(adx_w):
-        _put(adx[k], cols, every, adx_nb(h, lo, c, w, np.empty((3,) + c.shape))[0])
-        np.multiply(adx[k], 0.01, out=conf[k], casting="same_kind")
+        adx[k] = adx_nb(h, lo, c, w, np.empty((3,) + c.shape))[0]
+        if every:
+            np.multiply(adx[k], 0.01, out=conf[k], casting="same_kind")
+        else:
+            conf[k][:, cols] = adx[k] * 0.01
     for k, w in enumerate(atr_w):
-        _put(atr[k], cols, every, atr_nb(h, lo, c, w, atr[k] if every else np.empty(c.shape)))
+        if every:
+            atr_nb(h, lo, c, w, atr[k])
+        else:
+            atr[k][:, cols] = atr_nb(h, lo, c, w, np.empty(c.shape))
     idx = np.array([(sma_w.index(cf.sma_fast), sma_w.index(cf.sma_slow), adx_w.index(cf.adx_window),
                      atr_w.index(cf.atr_window)) for cf in cfgs], dtype=np.int64).reshape(len(cfgs), 4)
-    return TrendTables(a.close, sma, adx, atr, conf), idx
-
-
-def _put(full, cols, every, values) -> None:
-    if not every:
-        full[:, cols] = values
-    elif values is not full:
-        full[:] = values
+    return TrendTables(c, at, sma, adx, atr, conf), idx
 
 
 def warmup(cfg: TrendConfig) -> int:

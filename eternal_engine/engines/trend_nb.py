@@ -49,13 +49,16 @@ def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold, out):
 
 
 @njit(cache=True, nogil=True)
-def trend_flags_nb(close, cols, sma_fast, sma_slow, adx, adx_threshold, out):
-    """`signal_bits_nb` of the columns ``cols`` into ``out`` (uint8, the shape of ``close``), 0 elsewhere."""
+def trend_flags_nb(close, at, cols, sma_fast, sma_slow, adx, adx_threshold, out):
+    """`signal_bits_nb` of the instruments ``cols`` into ``out`` (uint8, bars x all instruments), 0 elsewhere.
+    ``close`` and the indicators hold only the instruments some config trades: instrument ``j`` is their
+    column ``at[j]``."""
     out[:] = 0
     n = close.shape[0]
     for j in cols:
+        p = at[j]
         for t in range(n):
-            out[t, j] = signal_bits_nb(close[t, j], sma_fast[t, j], sma_slow[t, j], adx[t, j], adx_threshold)
+            out[t, j] = signal_bits_nb(close[t, p], sma_fast[t, p], sma_slow[t, p], adx[t, p], adx_threshold)
     return out
 
 

@@ -72,7 +72,8 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
         thresholds = np.array([cfg.trend.adx_threshold for cfg in configs], dtype=np.float64)
     else:
         empty = np.zeros((1, 0, m))
-        tables = trend_engine.TrendTables(np.zeros((0, m)), empty, empty, empty, empty.astype(np.float32))
+        tables = trend_engine.TrendTables(np.zeros((0, m)), np.zeros(m, np.int64), empty, empty, empty,
+                                          empty.astype(np.float32))
         rows, thresholds = np.zeros((k, 4), dtype=np.int64), np.zeros(k)
     day_last = day_last_bars(market.index)
     stats = np.empty((k, len(SWEEP_STATS))) if stats is None else stats

@@ -29,11 +29,10 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
     time-weighted returns, ``daily_out[k]`` its daily returns (compounded over UTC days; ``day_last[d]`` is
     the last bar of day ``d``, -1 for a day without bars).
 
-    ``tables`` = (close, sma, adx, atr, confidence) of `engines.trend.indicator_tables` (zero bars when TREND
-    is off); ``t_rows[k]`` = the rows (sma_fast, sma_slow, adx, atr) of combination ``k`` in them and
+    ``tables`` = `engines.trend.TrendTables` of `engines.trend.indicator_tables` (zero bars when TREND is off); ``t_rows[k]`` = the rows (sma_fast, sma_slow, adx, atr) of combination ``k`` in them and
     ``t_threshold[k]`` its ADX threshold.
     """
-    close, sma, adx, atr, conf = tables
+    close, at, sma, adx, atr, conf = tables
     n, m = mk[3].shape
     n_t = close.shape[0]
     n_combos = which.shape[0]
@@ -55,7 +54,7 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
             init_cash = cash_v[w[W_CASH]]
             rows = t_rows[k]
             cols = tcols_v[w[W_TCOLS]]
-            trend_flags_nb(close, cols, sma[rows[0]], sma[rows[1]], adx[rows[2]], t_threshold[k], flags)
+            trend_flags_nb(close, at, cols, sma[rows[0]], sma[rows[1]], adx[rows[2]], t_threshold[k], flags)
             tr = TrendIn(cols, flags, atr[rows[3]], conf[rows[2]], tparams_v[w[W_TPARAMS]])
             ts.direction[:] = 0  # `records.new_trade_state`
             ts.entry_bar[:] = -1

@@ -304,17 +304,22 @@ def test_killed_at_a_named_point_the_restart_loses_and_doubles_nothing(live_fake
     assert_crash_invariants(tmp_path, live_fake)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("seed", range(6))
 def test_killed_at_a_random_time_the_restart_loses_and_doubles_nothing(live_fake, tmp_path, seed):
+    """SIGKILL lands right after the k-th signed request reached the exchange (k random per seed): anywhere in
+    start-up reconciliation, order creation or resolution, possibly before the answer left."""
     import random
     import signal
     import time
 
+    k = random.Random(seed).randint(1, 14)
     p = live_process(live_fake, tmp_path)
-    time.sleep(random.Random(seed).uniform(1.0, 4.0))
-    if p.poll() is None:
-        p.send_signal(signal.SIGKILL)
-    p.communicate(timeout=120)
+    deadline = time.monotonic() + 120
+    while p.poll() is None and live_fake.private_count() < k and time.monotonic() < deadline:
+        time.sleep(0.002)
+    p.send_signal(signal.SIGKILL)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == -signal.SIGKILL, f"the run ended before its request {k}: {err[-2000:]}"
 
     finish_after_restart(live_fake, tmp_path)
 
@@ -358,3 +363,20 @@ def test_exchange_stops_trail_are_replaced_cancelled_when_flat_and_a_passed_stop
     assert trader.holdings()[key].gross == 0
     assert protect(None, 5)[-2].state == "Cancelled"  # flat: the last resting stop is cancelled
     assert not any(o["orderStatus"] == "Untriggered" for o in fake.orders)
+
+
+def test_d7_a_skewed_clock_blocks_new_orders_with_an_alert(db, fake):
+    replay = Replay(fake)
+    trader = trader_for(db, fake, replay)
+    trader.start()  # reconciled while the clocks agreed (with the skew, start-up itself refuses to trade)
+    fake.clock_skew(6_000)  # the exchange runs 6 s ahead: our signed requests would be stale
+    replay.to_close_of(20)
+    report = trader.run_bar()
+    assert report.skipped == {"*": report.skipped["*"]} and "clock skew" in report.skipped["*"]
+    assert fake.creates() == 0 and db_orders(db) == []
+    (alert,) = [a for a in Repository(db).unacked_alerts() if a.code == "CLOCK_SKEW"]
+    assert alert.severity == "P1" and abs(alert.detail["skew_ms"] - 6_000) < 1_000
+
+    fake.clock_skew(0)
+    trader.run_bar()  # the same bar again, the clock fixed: it trades
+    assert fake.creates() > 0
