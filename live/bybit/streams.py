@@ -24,6 +24,7 @@ arrive before the HTTP ack of the same order.
 """
 from __future__ import annotations
 
+import abc
 import logging
 import math
 import threading
@@ -135,7 +136,7 @@ class _Socket(WebSocket):
         return self._wait(lambda: self.auth, timeout)
 
 
-class _Stream:
+class _Stream(abc.ABC):
     """What both streams share: the socket, the guards, the (re)connect hook."""
 
     channel_type = ""
@@ -172,8 +173,9 @@ class _Stream:
                 if attempt < 3:
                     time.sleep(0.5 * attempt)
 
+    @abc.abstractmethod
     def _recover(self) -> None:
-        raise NotImplementedError
+        """Catch up on what the socket missed while it was down (called after every reconnect)."""
 
     def _guarded(self, handle: Callable[[str, dict], None]) -> Callable[[dict], None]:
         """A pybit callback running ``handle(topic, item)`` per item; a failing item is logged and skipped."""
