@@ -7,7 +7,8 @@
    it fetched and asks only for new bars);
 2. run the very simulator of ``backtest()`` over it and read its decision on the last closed bar
    (:mod:`live.targets`); persist engine states and the breaker carry;
-3. unless trading is halted (the ``control`` row): resolve non-final orders, cancel orders of earlier bars still
+3. unless trading is halted (the ``control`` row): reconcile with the exchange (`live.reconcile`: orders,
+   executions, positions, balances; a discrepancy halts trading), cancel orders of earlier bars still
    resting (the simulator's limit orders live one bar), read what each (sleeve, symbol) holds from the recorded
    fills, and submit the difference to the target through :meth:`OrderManager.submit` with deterministic client
    order ids (sleeve, symbol, bar, intent) -- a re-run of the same bar, or a restart, sends nothing twice. A
@@ -15,8 +16,8 @@
 
 Post-only limits for the simulator's limit orders (never more aggressive than the book's best bid/ask);
 everything else is an IOC limit at the best opposite price moved by ``max_slippage`` (a market order with a
-slippage guard). :meth:`LiveTrader.start` resolves non-final orders (and reconciles, when ``live.reconcile``
-is installed) before the first bar and refuses to trade when reconciliation fails.
+slippage guard). :meth:`LiveTrader.start` reconciles before the first bar and refuses to trade when
+reconciliation fails; every later bar reconciles again before it trades.
 """
 from __future__ import annotations
 
@@ -238,7 +239,8 @@ class LiveTrader:
 
     # ------------------------------------------------------------------ one bar
     def run_bar(self) -> BarReport:
-        if not self.ready:
+        just_started = not self.ready
+        if just_started:
             self.start()
         now_ms = int(self.clock() * 1000)
         market = self.window.market(now_ms)
@@ -259,7 +261,10 @@ class LiveTrader:
                        {"skew_ms": skew})
             report.skipped["*"] = f"clock skew {skew} ms"
             return report
-        self.manager.resolve()
+        if not just_started and not self.reconcile(self.manager).ok:  # every bar, not only at start-up
+            report.halted = True  # the reconciliation halted trading and alerted
+            log.warning("bar %s: reconciliation found a discrepancy; no order", bar)
+            return report
         busy = self._cancel_stale(decision.bar_ts)
         held = self.holdings()
         report.planned = plan(decision, held, sync_tolerance=self.settings.sync_tolerance)

@@ -108,7 +108,7 @@ def reconcile(manager: OrderManager, *, spot_assets: dict | None = None, since_m
     _linear_positions(manager, rep, now_ms, executions_ok=imported["linear"])
     _wallet(manager, rep, spot_assets or {})
     for d in rep.discrepancies:
-        _alert_once(repo, d)
+        _alert_once(repo, manager.alert, d)
     _apply_halt_policy(repo, rep)
     log.info("reconciliation: %d discrepancies, %d unresolved, %d fills imported", len(rep.discrepancies),
              len(rep.unresolved), rep.fills_imported)
@@ -267,15 +267,16 @@ def _spot_holdings(manager: OrderManager, spot_assets: dict) -> dict[str, Decima
 
 
 # ============================================================================================ alerts, halt
-def _alert_once(repo: Repository, d: Discrepancy) -> None:
-    """One alert per discrepancy (kind, symbol, values, ref) while it is not acknowledged."""
+def _alert_once(repo: Repository, alert, d: Discrepancy) -> None:
+    """One alert per discrepancy (kind, symbol, values, ref) while it is not acknowledged, through ``alert``
+    (the order manager's sink: stored, and sent to Telegram when the live process has an `Alerter`)."""
     key = "|".join(str(x) for x in (d.kind, d.symbol, d.db, d.exchange, d.detail.get("ref", "")))
     if any((a.detail or {}).get("key") == key for a in repo.unacked_alerts()):
         return
     detail = {"key": key, "db": _str(d.db), "exchange": _str(d.exchange), "action": d.action,
               **{k: str(v) for k, v in d.detail.items()}}
-    repo.add_alert(SEVERITY, d.kind.upper(), f"reconciliation: {d.kind} {d.symbol}: database {_str(d.db)}, "
-                   f"exchange {_str(d.exchange)} -> {d.action}", detail)
+    alert(SEVERITY, d.kind.upper(), f"reconciliation: {d.kind} {d.symbol}: database {_str(d.db)}, "
+          f"exchange {_str(d.exchange)} -> {d.action}", detail)
 
 
 def _apply_halt_policy(repo: Repository, rep: ReconcileReport) -> None:

@@ -380,3 +380,19 @@ def test_d7_a_skewed_clock_blocks_new_orders_with_an_alert(db, fake):
     fake.clock_skew(0)
     trader.run_bar()  # the same bar again, the clock fixed: it trades
     assert fake.creates() > 0
+
+
+def test_a_discrepancy_that_appears_between_bars_halts_the_next_bar(db, fake):
+    replay = Replay(fake)
+    trader = trader_for(db, fake, replay)
+    replay.to_close_of(25)
+    trader.run_bar()
+    creates = fake.creates()
+    fake.external_position_change("ETHUSDT", "3")  # someone trades the account by hand
+
+    replay.to_close_of(26)
+    report = trader.run_bar()
+
+    assert report.halted and not report.submitted and fake.creates() == creates
+    repo = Repository(db)
+    assert repo.is_halted() and {a.code for a in repo.unacked_alerts()} & {"EXTERNAL_POSITION", "POSITION_MISMATCH"}
