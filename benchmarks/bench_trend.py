@@ -77,6 +77,14 @@ def bench_config():
     return Config().with_overrides({"trend.symbols": [SYMBOL], "risk.kelly_min_trades": 10**9})
 
 
+def trading_config():
+    """`bench_config` with the breaker ladder and the loss limits out of reach: the default config parks a lone
+    TREND sleeve at L2 (entries paused) once its drawdown reaches 15 %, and an empty book cannot recover, so
+    most bars of a long run are idle. This variant keeps TREND trading on every bar (informational rows)."""
+    return bench_config().with_overrides({"risk.breaker_levels": [0.96, 0.97, 0.98, 0.99],
+                                          "risk.daily_loss_limit": 0.99, "risk.weekly_loss_limit": 0.99})
+
+
 def ours_backtest(market, cfg):
     import eternal_engine as ee
 
@@ -335,10 +343,19 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     log(f"[{n:,}] sim step: ours {r['sim_ours_s'] / n * 1e9:.1f} ns/bar, vbt from_signals "
         f"{r['sim_vbt_s'] / n * 1e9:.1f} ns/bar (its kernel {r['vbt_kernel_s'] / n * 1e9:.1f} ns/bar)")
 
+    # --- the same step with TREND trading on every bar (no breaker parking), informational
+    busy_args = capture_sim_args(market, trading_config())
+    r["sim_busy_s"] = best_of(lambda args: simulate_nb(*args), reps, setup=lambda: fresh(busy_args, keep))
+    del busy_args
+
     # --- work done by each side (for context)
     res = ours_backtest(market, cfg)
     r["n_fills"], r["n_trades"] = len(res.fill_records), len(res.trade_records)
-    del res
+    r["held_share"] = float((res.positions != 0).any(axis=1).mean())
+    r["l2_share"] = float((res.breaker_level >= 2).mean())
+    busy = ours_backtest(market, trading_config())
+    r["busy_fills"], r["busy_held_share"] = len(busy.fill_records), float((busy.positions != 0).any(axis=1).mean())
+    del res, busy
 
     # --- floor: a bare loop over a position array and a return array
     cl = market.arrays.close[:, 0]
@@ -413,6 +430,9 @@ def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
         L.append(f"| sim step, ns/bar (`simulate_nb` vs `from_signals`) | {nb} | {so:.1f} | {sv:.1f} | "
                  f"{ratio(sv, so)} | ≤ {GOALS['sim_ns']:g} ns/bar; ≥ {GOALS['sim_ratio']:g}× | "
                  f"{_verdict(so <= GOALS['sim_ns'])}; {_verdict(sv / so >= GOALS['sim_ratio'])} |")
+        sb = r["sim_busy_s"] / n * 1e9
+        L.append(f"| ↳ sim step with TREND trading throughout (breaker and loss limits off), ns/bar | {nb} | "
+                 f"{sb:.1f} | {sv:.1f} | {ratio(sv, sb)} | (info) | |")
         kv = r["vbt_kernel_s"] / n * 1e9
         L.append(f"| ↳ vectorbt's Numba kernel alone (`dispatch.simulate_from_signals`), ns/bar | {nb} | {so:.1f} | "
                  f"{kv:.1f} | {ratio(kv, so)} | (info) | |")
@@ -454,8 +474,10 @@ def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
                  f"{cold['python_s']:.3f} | | (reference) | |")
     L.append("")
     for r in sizes:
-        L.append(f"Work done at {r['bars']:,} bars: ours {r['n_fills']:,} fills / {r['n_trades']:,} round trips; "
-                 f"vectorbt {r['vbt_n_entries']:,} crossover entries.")
+        L.append(f"Work done at {r['bars']:,} bars: ours {r['n_fills']:,} fills / {r['n_trades']:,} round trips, a "
+                 f"position on {r['held_share']:.1%} of bars, breaker at L2 or above on {r['l2_share']:.1%} of "
+                 f"bars (trading throughout: {r['busy_fills']:,} fills, a position on {r['busy_held_share']:.1%} "
+                 f"of bars); vectorbt {r['vbt_n_entries']:,} crossover entries.")
     L.append("")
     for r in sizes:
         L += breakdown_lines(r["breakdown"], f"{r['bars']:,} bars (", args.reps)

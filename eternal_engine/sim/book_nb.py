@@ -12,8 +12,8 @@ from eternal_engine.sim.records import (
     EV_TRANSFER, ORDER_LIMIT, ORDER_MARKET, REASON_BREAKER, STATUS_CANCELLED, STATUS_UNFILLED,
 )
 
-# record counters in ``n``; _FB: next entry of the funding-bar list
-_O, _F, _P, _T, _E, _FB = 0, 1, 2, 3, 4, 5
+# record counters in ``n``
+_O, _F, _P, _T, _E = 0, 1, 2, 3, 4
 
 
 @njit(cache=True)

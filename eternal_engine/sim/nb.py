@@ -18,7 +18,8 @@ Per bar ``t``, in this order:
 8. a due DCA contribution is split among the sleeves; the orchestrator moves cash between sleeves;
 9. engines decide on the close of ``t`` (TREND, FUNDING, TACTICAL, CORE-HODL; orders pend for bar ``t+1``).
 
-Bars where nothing is held or pending in a TREND-only (or external-orders) run only record their equity.
+Bars where nothing is held or pending in a TREND-only (or external-orders) run, and no entry can happen (no
+signal, L2 and up, Kelly at 0), only record their equity, level and state: a fast path of two tight loops.
 
 The engines' decision glue is written out inside the loop on purpose, which makes this module long: moved into
 ``inline="always"`` helper functions it made the four-engine loop about 5x slower (reference counting of the
@@ -49,7 +50,7 @@ from eternal_engine.risk.breaker_nb import (
 from eternal_engine.risk.checks_nb import CHECK_OK, pretrade_check_nb
 from eternal_engine.risk.sizing_nb import kelly_fraction_nb, kelly_update_nb
 from eternal_engine.sim.book_nb import (
-    _E, _F, _FB, _O, _P, _T, add_event_nb, close_trade_nb, flatten_nb, grow_nb, place_nb, transfer_nb,
+    _E, _F, _O, _P, _T, add_event_nb, close_trade_nb, flatten_nb, grow_nb, place_nb, transfer_nb,
 )
 from eternal_engine.sim.execution_nb import fill_pending_nb, liquidations_nb, stops_nb
 from eternal_engine.sim.inputs import CAL_CORE, CAL_DAY, CAL_DCA, CAL_ORCH, CAL_WARMUP
@@ -111,8 +112,8 @@ def _count_positions(pos, pend_qty, s_trend, trend_cols, s_fund, fund_spot):
 
 @njit(cache=True)
 def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi, snaps, kelly,
-                 shadow, pend, state, owed, eq_end, snav, sleeve_equity, level_out, state_out, fund_bars, recs, pays,
-                 events):
+                 shadow, pend, state, owed, eq_end, snav, sleeve_equity, level_out, state_out, recs, pays,
+                 events, fast):
     open_, high, low, close, funding, kind, ts_ns = mk
     cash, pos, stop, extreme, ts = state
     ts_entry, ts_funding = ts.entry_bar, ts.funding
@@ -135,12 +136,11 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
     vals = np.empty(c_cols.shape[0])
     prices = np.empty(c_cols.shape[0])
     qtys = np.empty(c_cols.shape[0])
-    fast_ok = s_core < 0 and s_fund < 0 and s_tac < 0
+    fast_ok = fast and s_core < 0 and s_fund < 0 and s_tac < 0
     pending = False
     for s in range(n_sleeves):
         for i in range(n_cols):
             pending = pending or pend_qty[s, i] != 0.0
-    fb = n[_FB]
     bp = rk.breaker
     t = t_start
     while t < t_end:
@@ -154,36 +154,48 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             for k_col in range(t_cols.shape[0]):
                 i = t_cols[k_col]
                 flat = flat and shadow[0, i] == 0.0  # a would-be trade is followed bar by bar
-            halted = g[G_LEVEL] == 4
-            # entries are impossible while halted, or once TREND's Kelly estimate is 0 (it only changes when
-            # a trade closes, and none can while flat, unless would-be trades feed it): those bars stay here
-            blocked = halted or (s_trend >= 0 and not rk.kelly_shadow and kelly_fraction_nb(
+            level = int(g[G_LEVEL])
+            halted = level == 4
+            # entries are impossible from L2 up (the time-weighted value of an empty book cannot move, so the
+            # level stays), or once TREND's Kelly estimate is 0 (it only changes when a trade closes, and none
+            # can while flat, unless would-be trades feed it): those bars stay here
+            blocked = level >= 2 or (s_trend >= 0 and not rk.kelly_shadow and kelly_fraction_nb(
                 kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades, rk.kelly_fraction) == 0.0)
-            while flat and t < t_end:
-                if cal[t] & CAL_DCA:
-                    flat = False
-                if (halted and rk.breaker.reset_mode == RESET_COOLDOWN
-                        and ts_ns[t] - gi[GI_HALTED] >= rk.breaker.cooldown_ns):
-                    flat = False  # the L4 cooldown ends on this bar: the breaker must see it
-                signal = False
-                if s_trend >= 0:
+            cooldown = halted and bp.reset_mode == RESET_COOLDOWN
+            e = t  # the run of flat bars [t, e): found first, then recorded (two tight loops)
+            while flat and e < t_end:
+                if cal[e] & CAL_DCA or (cal[e] & CAL_DAY and orc.rotation and n_sleeves > 1):
+                    break
+                if cooldown and ts_ns[e] - gi[GI_HALTED] >= bp.cooldown_ns:
+                    break  # the L4 cooldown ends on this bar: the breaker must see it
+                if s_trend >= 0 and not blocked:
+                    signal = False
+                    for k_col in range(t_cols.shape[0]):
+                        signal = signal or (t_flags[e, t_cols[k_col]] & _ENTRY) != 0
+                    if signal:
+                        break
+                if s_ext >= 0:
+                    order = False
+                    for i in range(n_cols):
+                        order = order or ext_qty[e, i] != 0.0
+                    if order:
+                        break
+                e += 1
+            if e > t:
+                for s in range(n_sleeves):
+                    c, code = cash[s], HALTED if halted else 0
+                    for tt in range(t, e):
+                        sleeve_equity[tt, s] = c
+                        state_out[tt, s] = code
+                for tt in range(t, e):
+                    level_out[tt] = level
+                if s_trend >= 0 and level < 3:  # L3 and up: TREND does not run
                     for k_col in range(t_cols.shape[0]):
                         i = t_cols[k_col]
-                        if t_flags[t, i] & _ENTRY:
-                            signal = True
-                            flat = flat and blocked
-                if s_ext >= 0:
-                    for i in range(n_cols):
-                        if ext_qty[t, i] != 0.0:
-                            flat = False
-                if flat:
-                    for s in range(n_sleeves):
-                        sleeve_equity[t, s] = cash[s]
-                        state_out[t, s] = HALTED if halted else 0
-                    if signal and not halted:
-                        state_out[t, s_trend] = TREND_NO_TRADE
-                    level_out[t] = g[G_LEVEL]
-                    t += 1
+                        for tt in range(t, e):
+                            if t_flags[tt, i] & _ENTRY:
+                                state_out[tt, s_trend] = TREND_NO_TRADE
+                t = e
             if t == t_end:
                 break
         level = int(g[G_LEVEL])
@@ -199,29 +211,25 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                     i = t_cols[k_col]
                     if ts_entry[s_trend, i] == t and pos[s_trend, i] != 0.0:
                         state_out[t, s_trend] = max(state_out[t, s_trend], TREND_ENTERING)
-        while fb < fund_bars.shape[0] and fund_bars[fb] < t:
-            fb += 1  # settlements skipped by the fast path found an empty book
-        if fb < fund_bars.shape[0] and fund_bars[fb] == t:
-            fb += 1
-            for i in range(n_cols):
-                rate = funding[t, i]
-                if rate == 0.0:
-                    continue
-                for s in range(n_sleeves):
-                    q = pos[s, i]
-                    if q != 0.0:
-                        amount = -q * open_[t, i] * rate
-                        cash[s] += amount
-                        ts_funding[s, i] += amount
-                        k = n[_P]
-                        pays[k]["bar"] = t
-                        pays[k]["sleeve"] = s
-                        pays[k]["col"] = i
-                        pays[k]["qty"] = q
-                        pays[k]["price"] = open_[t, i]
-                        pays[k]["rate"] = rate
-                        pays[k]["amount"] = amount
-                        n[_P] = k + 1
+        for i in range(n_cols):  # 2. funding settling in this bar
+            rate = funding[t, i]
+            if rate == 0.0:
+                continue
+            for s in range(n_sleeves):
+                q = pos[s, i]
+                if q != 0.0:
+                    amount = -q * open_[t, i] * rate
+                    cash[s] += amount
+                    ts_funding[s, i] += amount
+                    k = n[_P]
+                    pays[k]["bar"] = t
+                    pays[k]["sleeve"] = s
+                    pays[k]["col"] = i
+                    pays[k]["qty"] = q
+                    pays[k]["price"] = open_[t, i]
+                    pays[k]["rate"] = rate
+                    pays[k]["amount"] = amount
+                    n[_P] = k + 1
         # 3. stops, called only when the bar touches one (NaN stops compare False)
         touched = False
         for s in range(n_sleeves):
@@ -282,7 +290,7 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         # 7. time-weighted value, breaker, loss limits
         nav_prev = g[G_NAV]
         if g[G_EQ_PREV] > 0.0:
-            g[G_NAV] = nav_prev * total / g[G_EQ_PREV]
+            g[G_NAV] = nav_prev * (total / g[G_EQ_PREV])  # the division off the bar-to-bar chain
         for s in range(n_sleeves):
             if eq_end[s] > 0.0:
                 snav[s] *= sleeve_equity[t, s] / eq_end[s]
@@ -598,18 +606,19 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             tot += eq
         g[G_EQ_PREV] = tot
         t += 1
-    n[_FB] = fb
 
 
 @njit(cache=True, nogil=True)  # sweeps run combinations on threads
 def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash, ts, sleeve_equity, level_out,
-                state_out, orders, fills, pays, trades, events):
+                state_out, orders, fills, pays, trades, events, fast=True):
     """Run the bar loop. ``mk`` = (open, high, low, close, funding, kind, ts_ns); the other inputs are the
     namedtuples of `sim.inputs`. ``ts`` is the per-(sleeve, instrument) trade state (see `TradeState`);
     ``sleeve_equity`` (bars x sleeves), ``level_out`` (bars) and ``state_out`` (bars x sleeves) receive each
     bar's sleeve equity, breaker level and engine state; the record buffers (see `records.new_record_buffers`)
     are grown here when full. Outputs are allocated by the caller because numpy advises huge pages for big
     arrays: Numba's allocator does not, and the page faults of its 4 KiB pages cost more than the arithmetic.
+
+    ``fast=False`` switches off the fast path over idle bars (tests check that it changes nothing).
 
     Returns ``(orders, fills, funding_payments, trades, events, stops, entry_stop_dist)``; trades still open at
     the end are included with ``exit_bar = -1`` and marked at the last close. For live trading, which places
@@ -618,7 +627,6 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     stop rests at the fill price -/+ it); NaN where none.
     """
     close = mk[3]
-    funding = mk[4]
     n_bars, n_cols = close.shape
     n_sleeves = init_cash.shape[0]
     cash = init_cash.copy()
@@ -642,13 +650,13 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     gi = np.full(GI_SIZE, -1, dtype=np.int64)
     gi[GI_SNAP] = 0
     gi[GI_STAKE_TS] = mk[6][0]  # staking accrues from the first bar
-    fund_bars = np.flatnonzero((funding != 0.0).sum(axis=1))
     # Records grow between chunks of bars, never inside the bar loop (reassigning an array there would cost
-    # reference counting on every bar). A bar writes at most a few records per sleeve and instrument.
-    chunk = CHUNK_BARS
+    # reference counting on every bar). A bar writes at most `chunk_room` / CHUNK_BARS records to each buffer.
     room = chunk_room(n_sleeves, n_cols)
-    n = np.zeros(6, dtype=np.int64)
-    for t0 in range(0, n_bars, chunk):
+    per_bar = room // CHUNK_BARS
+    n = np.zeros(5, dtype=np.int64)
+    t0 = 0
+    while t0 < n_bars:
         while n[_O] + room > orders.shape[0]:
             orders = grow_nb(orders, n[_O])
         while n[_F] + room > fills.shape[0]:
@@ -659,9 +667,14 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
             trades = grow_nb(trades, n[_T])
         while n[_E] + room > events.shape[0]:
             events = grow_nb(events, n[_E])
-        _run_bars_nb(t0, min(t0 + chunk, n_bars), mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi,
-                     snaps, kelly, shadow, pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity,
-                     level_out, state_out, fund_bars, (orders, fills, trades, n), pays, events)
+        # as many bars as the free records surely hold (at least CHUNK_BARS): a call costs microseconds
+        free = min(orders.shape[0] - n[_O], fills.shape[0] - n[_F], pays.shape[0] - n[_P],
+                   trades.shape[0] - n[_T], events.shape[0] - n[_E])
+        t1 = min(t0 + max(CHUNK_BARS, free // per_bar), n_bars)
+        _run_bars_nb(t0, t1, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi, snaps, kelly, shadow,
+                     pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity, level_out, state_out,
+                     (orders, fills, trades, n), pays, events, fast)
+        t0 = t1
 
     last = n_bars - 1
     for s in range(n_sleeves):
