@@ -41,13 +41,13 @@ def time_weighted_returns(equity: np.ndarray, initial: float, contributions: np.
 
 
 def money_weighted_return(index: pd.DatetimeIndex, equity: np.ndarray, initial: float,
-                          contributions: np.ndarray) -> float:
+                          contributions: np.ndarray, bars: np.ndarray | None = None) -> float:
     """Annualised internal rate of return of the investor's cash flows (initial capital at the first bar's
-    open, contributions when paid, the final equity at the last bar), in 365.25-day years. NaN if undefined."""
+    open, contributions when paid, the final equity at the last bar), in 365.25-day years. NaN if undefined.
+    ``bars``: the sorted bars that may hold a contribution, if known (saves a scan of ``contributions``)."""
     ns = index.as_unit("ns").asi8
-    years = (ns - ns[0]) / (365.25 * 86_400e9)
-    k = np.flatnonzero(contributions)
-    times = np.concatenate([[0.0], years[k], [years[-1]]])
+    k = np.flatnonzero(contributions) if bars is None else bars[contributions[bars] != 0]
+    times = (np.concatenate([ns[:1], ns[k], ns[-1:]]) - ns[0]) / (365.25 * 86_400e9)  # the flows' times only
     flows = np.concatenate([[-initial], -contributions[k], [equity[-1]]])
     if not times[-1] > 0 or not equity[-1] > 0:
         return float("nan")

@@ -1,4 +1,5 @@
-"""Performance statistics of a return series, in plain numpy, agreeing with quantstats.
+"""Performance statistics of a return series (numpy, and one fused Numba kernel for the passes over the returns),
+agreeing with quantstats.
 
 Every metric in :func:`stats` reproduces the quantstats 0.0.86 function of the same meaning, called on the
 same returns with ``periods=periods_per_year`` and ``rf=0`` (the tests check this to 1e-9 relative). The
@@ -198,23 +199,13 @@ def _equity_and_peak(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return eq, peak
 
 
-def _longest_under_water(under: np.ndarray, index, ppy: float) -> pd.Timedelta:
-    """Longest run of ``under`` (bool per bar), from the peak bar before it to its last bar under water."""
-    if not isinstance(index, pd.DatetimeIndex):
-        return pd.NaT
-    uw = under.view(np.int8)
-    if not uw.any():
-        return pd.Timedelta(0)
-    edges = np.diff(uw, prepend=np.int8(0), append=np.int8(0))
-    starts = np.flatnonzero(edges == 1)
-    lasts = np.flatnonzero(edges == -1) - 1
+def _first_peak(index: pd.DatetimeIndex, ppy: float) -> int:
+    """Time of the baseline bar before the first (one bar spacing earlier; for a single bar, a year / P), in
+    the index's units: the peak of a drawdown that starts on the first bar."""
     ts = index.asi8
     if ts.size > 1:
-        first_peak = ts[0] - (ts[1] - ts[0])
-    else:  # a single bar: its length (a year / P) is all we know
-        first_peak = ts[0] - int(round(SECONDS_PER_YEAR / ppy * 1e9 / _unit_ns(index)))
-    peaks = np.where(starts > 0, ts[np.maximum(starts - 1, 0)], first_peak)
-    return pd.Timedelta(int((ts[lasts] - peaks).max()), unit=index.unit)
+        return int(ts[0] - (ts[1] - ts[0]))
+    return int(ts[0] - int(round(SECONDS_PER_YEAR / ppy * 1e9 / _unit_ns(index))))
 
 
 def _nan_div(num: float, den: float) -> float:
@@ -249,36 +240,28 @@ def stats(returns: pd.Series, periods_per_year: float | None = None) -> pd.Serie
     ppy = _resolve_ppy(periods_per_year, index)
     n = a.size
 
-    eq, peak = _equity_and_peak(a)
-    total = float(eq[-1]) - 1.0
-    ratio = np.divide(eq, peak, out=eq)
-    max_dd = float(ratio.min()) - 1.0  # <= 0: the baseline bar has ratio 1
-    duration = _longest_under_water(ratio[1:] < 1.0, index, ppy)
-    x, y = eq[1:], peak[1:]  # scratch buffers from here on
+    from eternal_engine import metrics_nb as k
 
-    lo, hi = float(a.min()), float(a.max())
-    mean = float(a.mean())
+    f = np.empty(k.N_FIELDS)
+    timed = isinstance(index, pd.DatetimeIndex)
+    ts = index.asi8 if timed else np.zeros(n, dtype=np.int64)
+    duration = k.stats_passes_nb(a, ts, _first_peak(index, ppy) if timed else 0, f)
+    duration = (pd.Timedelta(int(duration), unit=index.unit) if f[k.S_UNDER] else pd.Timedelta(0)) if timed \
+        else pd.NaT
+    total = float(f[k.S_WEALTH]) - 1.0
+    max_dd = float(f[k.S_MIN_RATIO]) - 1.0  # <= 0: the baseline bar has ratio 1
+    lo, hi, mean = float(f[k.S_LO]), float(f[k.S_HI]), float(f[k.S_MEAN])
     if lo == hi:  # constant returns: exactly zero variance (a two-pass std would leave rounding dust)
         std = 0.0 if n > 1 else math.nan
         skew = kurt = math.nan
     else:
-        d = np.subtract(a, mean, out=x)
-        m2 = float(np.dot(d, d))
-        d2 = np.multiply(d, d, out=y)
-        m3 = float(np.dot(d2, d))
-        m4 = float(np.dot(d2, d2))
+        m2, m3, m4 = float(f[k.S_M2]), float(f[k.S_M3]), float(f[k.S_M4])
         std = math.sqrt(m2 / (n - 1))
         skew = n * math.sqrt(n - 1) / (n - 2) * m3 / m2 ** 1.5 if n >= 3 else math.nan
         kurt = ((n - 1) / ((n - 2) * (n - 3)) * (n * (n + 1) * m4 / (m2 * m2) - 3.0 * (n - 1))
                 if n >= 4 else math.nan)
-
-    neg = np.minimum(a, 0.0, out=x)
-    neg_sum = float(neg.sum())
-    down_sq = float(np.dot(neg, neg))
-    pos_sum = float(np.subtract(a, neg, out=x).sum())  # a - min(a, 0) == max(a, 0) exactly
-    del eq, peak, ratio, x, y
-    n_neg = int(np.count_nonzero(a < 0))
-    n_pos = int(np.count_nonzero(a > 0))
+    neg_sum, down_sq, pos_sum = float(f[k.S_NEG_SUM]), float(f[k.S_DOWN_SQ]), float(f[k.S_POS_SUM])
+    n_neg, n_pos = int(f[k.S_N_NEG]), int(f[k.S_N_POS])
 
     sqrt_ppy = math.sqrt(ppy)
     years = n / ppy

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from eternal_engine.sim.records import (
-    ORDER_TYPE_NAMES, PRICE_TYPE_NAMES, REASON_NAMES, STATUS_NAMES,
+    EV_CONTRIBUTION, ORDER_TYPE_NAMES, PRICE_TYPE_NAMES, REASON_NAMES, STATUS_NAMES,
 )
 
 
@@ -72,8 +72,10 @@ class BacktestResult:
         """Annualised internal rate of return of initial capital, contributions and final equity."""
         from eternal_engine.attribution import money_weighted_return
 
+        ev = self.event_records
+        bars = np.unique(ev["bar"][ev["kind"] == EV_CONTRIBUTION])
         return money_weighted_return(self.market.index, self._equity, float(self.initial_cash.sum()),
-                                     self._contributions)
+                                     self._contributions, bars)
 
     @functools.cached_property
     def breaker_level(self) -> pd.Series:

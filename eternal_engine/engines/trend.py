@@ -13,6 +13,8 @@ Indicators are computed on each traded instrument's own OHLC (the perp's for per
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections import namedtuple
 
 import numpy as np
@@ -83,22 +85,48 @@ def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
     adx = np.empty((len(adx_w),) + c.shape)
     atr = np.full((len(atr_w), n, m), np.nan)
     conf = np.full((len(adx_w), n, m), np.nan, dtype=np.float32)
-    for k, w in enumerate(sma_w):
-        sma_nb(c, w, sma[k])
-    for k, w in enumerate(adx_w):
-        adx[k] = adx_nb(h, lo, c, w, np.empty((3,) + c.shape))[0]
-        if every:
-            np.multiply(adx[k], 0.01, out=conf[k], casting="same_kind")
-        else:
-            conf[k][:, cols] = adx[k] * 0.01
-    for k, w in enumerate(atr_w):
-        if every:
-            atr_nb(h, lo, c, w, atr[k])
-        else:
-            atr[k][:, cols] = atr_nb(h, lo, c, w, np.empty(c.shape))
+    def adx_tables():
+        for k, w in enumerate(adx_w):
+            adx[k] = adx_nb(h, lo, c, w, np.empty((3,) + c.shape))[0]
+            if every:
+                np.multiply(adx[k], 0.01, out=conf[k], casting="same_kind")
+            else:
+                conf[k][:, cols] = adx[k] * 0.01
+
+    # ADX (the costliest: sequential Wilder smoothing, TA-Lib's divisions) on a second thread, the kernels
+    # release the GIL; SMA and ATR meanwhile here
+    with _beside(adx_tables):
+        for k, w in enumerate(sma_w):
+            sma_nb(c, w, sma[k])
+        for k, w in enumerate(atr_w):
+            if every:
+                atr_nb(h, lo, c, w, atr[k])
+            else:
+                atr[k][:, cols] = atr_nb(h, lo, c, w, np.empty(c.shape))
     idx = np.array([(sma_w.index(cf.sma_fast), sma_w.index(cf.sma_slow), adx_w.index(cf.adx_window),
                      atr_w.index(cf.atr_window)) for cf in cfgs], dtype=np.int64).reshape(len(cfgs), 4)
     return TrendTables(c, at, sma, adx, atr, conf), idx
+
+
+@contextlib.contextmanager
+def _beside(fn):
+    """Run ``fn`` on a thread while the ``with`` block runs; its exception, if any, is raised at the end."""
+    failed = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
+            failed.append(e)
+
+    worker = threading.Thread(target=run, name="ee-indicators", daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        worker.join()
+    if failed:
+        raise failed[0]
 
 
 def warmup(cfg: TrendConfig) -> int:

@@ -108,7 +108,7 @@ def sma_1d_nb(a, window, out=None):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def sma_nb(a, window, out=None):
     """Numba equivalent to ``pd.DataFrame(a).rolling(window).mean()``. Warm-up: ``window - 1`` NaNs."""
     if out is None:
@@ -195,7 +195,7 @@ def atr_1d_nb(high, low, close, window, out=None):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def atr_nb(high, low, close, window, out=None):
     """Numba equivalent to ``talib.ATR`` on each column. Warm-up: ``window`` NaNs (after leading NaNs)."""
     if out is None:
@@ -296,7 +296,7 @@ def adx_1d_nb(high, low, close, window, out=None):
     return adx, pdi, mdi
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # TREND computes ADX on a second thread
 def adx_nb(high, low, close, window, out=None):
     """Numba equivalent to ``talib.ADX``, ``talib.PLUS_DI``, ``talib.MINUS_DI`` on each column.
 

@@ -163,8 +163,13 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades, rk.kelly_fraction) == 0.0)
             cooldown = halted and bp.reset_mode == RESET_COOLDOWN
             e = t  # the run of flat bars [t, e): found first, then recorded (two tight loops)
+            stop_bits = CAL_DCA | (CAL_DAY if orc.rotation and n_sleeves > 1 else 0)
+            if flat and not cooldown and (blocked or s_trend < 0) and s_ext < 0:
+                while e < t_end and not cal[e] & stop_bits:  # only the calendar can end the run
+                    e += 1
+                flat = False
             while flat and e < t_end:
-                if cal[e] & CAL_DCA or (cal[e] & CAL_DAY and orc.rotation and n_sleeves > 1):
+                if cal[e] & stop_bits:
                     break
                 if cooldown and ts_ns[e] - gi[GI_HALTED] >= bp.cooldown_ns:
                     break  # the L4 cooldown ends on this bar: the breaker must see it
