@@ -194,12 +194,12 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                         state_out[tt, s] = code
                 for tt in range(t, e):
                     level_out[tt] = level
-                if s_trend >= 0 and level < 3:  # L3 and up: TREND does not run
+                if s_trend >= 0 and level < 3:  # L3 and up: TREND does not run; below, the state code is 0
                     for k_col in range(t_cols.shape[0]):
                         i = t_cols[k_col]
-                        for tt in range(t, e):
-                            if t_flags[tt, i] & _ENTRY:
-                                state_out[tt, s_trend] = TREND_NO_TRADE
+                        for tt in range(t, e):  # without a branch: entry signals come and go at random
+                            state_out[tt, s_trend] = max(state_out[tt, s_trend],
+                                                         TREND_NO_TRADE * ((t_flags[tt, i] & _ENTRY) != 0))
                 t = e
             if t == t_end:
                 break
