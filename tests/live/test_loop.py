@@ -54,8 +54,13 @@ def fake():
         yield f
 
 
+def loop_client(fake):
+    """No fault here comes from a timeout: a generous read timeout keeps a loaded machine from making one."""
+    return make_client(fake, timeout=(2.0, 5.0))
+
+
 def trader_for(db, fake, replay, *, client=None, start="2024-01-01") -> LiveTrader:
-    client = client or make_client(fake)
+    client = client or loop_client(fake)
     return LiveTrader(Repository(db), client, CONFIG, LiveSettings(start=start, engines=ENGINES),
                       clock=replay.clock, reconcile=reconcile)
 
@@ -171,7 +176,7 @@ def test_a_restart_mid_bar_sends_no_duplicate(db, fake):
         replay.to_close_of(t)
         trader.run_bar()
     replay.to_close_of(19)  # TREND enters on this bar
-    crashing = trader_for(db, fake, replay, client=CrashAfterCreate(make_client(fake)))
+    crashing = trader_for(db, fake, replay, client=CrashAfterCreate(loop_client(fake)))
     with pytest.raises(KeyboardInterrupt):
         crashing.run_bar()
     assert any(o.state == "Unknown" for o in db_orders(db))
@@ -186,8 +191,8 @@ def test_a_restart_mid_bar_sends_no_duplicate(db, fake):
     assert_one_exchange_order_per_id(db, fake)
     final = {s.value for s in TERMINAL_STATES}
     assert all(o.state in final or (o.trigger_price is not None and o.state == "Open") for o in db_orders(db))
-    ours = OrderManager(Repository(db), make_client(fake)).db_net_positions("linear")
-    exch = {p.symbol: p.signed_size for p in make_client(fake).positions("linear")}
+    ours = OrderManager(Repository(db), loop_client(fake)).db_net_positions("linear")
+    exch = {p.symbol: p.signed_size for p in loop_client(fake).positions("linear")}
     assert {k: v for k, v in ours.items() if v} == {k: v for k, v in exch.items() if v}
 
 
