@@ -24,7 +24,7 @@ def grow_nb(a, used):
     return b
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def add_order_nb(orders, n, t, s, i, qty, order_type, reason, price):
     k = n[_O]
     orders[k]["id"] = k
@@ -40,7 +40,7 @@ def add_order_nb(orders, n, t, s, i, qty, order_type, reason, price):
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def add_event_nb(events, n, t, kind, s, other, amount, value):
     k = n[_E]
     events[k]["bar"] = t
@@ -52,7 +52,7 @@ def add_event_nb(events, n, t, kind, s, other, amount, value):
     n[_E] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def close_trade_nb(trades, n, ts, s, i, t, reason, kelly, kelly_sleeve):
     k = n[_T]
     pnl = ts.gross[s, i] - ts.fees[s, i] + ts.funding[s, i]
@@ -75,7 +75,7 @@ def close_trade_nb(trades, n, ts, s, i, t, reason, kelly, kelly_sleeve):
             kelly[0], kelly[1], kelly[2], kelly[3], pnl / (ts.avg_price[s, i] * ts.max_qty[s, i]))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _open_trade(ts, s, i, t, direction, qty, price, fee):
     ts.direction[s, i] = direction
     ts.entry_bar[s, i] = t
@@ -88,7 +88,7 @@ def _open_trade(ts, s, i, t, direction, qty, price, fee):
     ts.funding[s, i] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fill_nb(fills, trades, n, ts, cash, pos, t, s, i, qty, price, fee, price_type, reason, order_id,
             kelly, kelly_sleeve):
     """Execute ``qty`` at ``price`` (slippage included) paying ``fee``; update cash, position, trade state."""
@@ -137,7 +137,7 @@ def transfer_nb(events, n, cash, t, src, dst, amount):
         add_event_nb(events, n, t, EV_TRANSFER, src, dst, amount, np.nan)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def place_nb(orders, n, pend, t, s, i, q, reason, limit, dist):
     """Record an order and make it pending for the next bar (limit orders when ``limit`` is finite)."""
     pend_qty, pend_id, pend_reason, pend_dist, pend_limit = pend

@@ -11,7 +11,7 @@ from eternal_engine.sim.records import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def fill_pending_nb(t, market_now, open_, high, low, close, kind, costs, guard_sleeve_max, leverage, pend, state,
                     recs, kelly, kelly_sleeve):
     """Fill the orders decided on the previous close. Limit orders always execute here (at their price if the
@@ -69,7 +69,7 @@ def fill_pending_nb(t, market_now, open_, high, low, close, kind, costs, guard_s
     return left
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def stops_nb(t, open_, high, low, kind, costs, pend, state, recs, kelly, kelly_sleeve):
     """Resting stops trigger on the bar's extreme and fill at the stop, or at the open on a gap through it.
     A stop is left to `liquidations_nb` when its sleeve reaches maintenance margin first (no later) on the

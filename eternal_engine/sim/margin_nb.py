@@ -26,7 +26,7 @@ def sleeve_margin_nb(s, cash, pos, price, kind):
     return eq, notional
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def liquidation_point_nb(s, cash, pos, open_, extreme, kind, mmr):
     """Fraction ``lam`` in [0, 1] of the way from the open to ``extreme`` where equity first equals the
     maintenance margin, or -1 if it never falls below it on this path."""
