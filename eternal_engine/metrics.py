@@ -244,7 +244,7 @@ def stats(returns: pd.Series, periods_per_year: float | None = None) -> pd.Serie
 
     f = np.empty(k.N_FIELDS)
     timed = isinstance(index, pd.DatetimeIndex)
-    ts = index.asi8 if timed else np.zeros(n, dtype=np.int64)
+    ts = index.asi8 if timed else np.empty(0, dtype=np.int64)
     duration = k.stats_passes_nb(a, ts, _first_peak(index, ppy) if timed else 0, f)
     duration = (pd.Timedelta(int(duration), unit=index.unit) if f[k.S_UNDER] else pd.Timedelta(0)) if timed \
         else pd.NaT

@@ -13,7 +13,7 @@ N_FIELDS = 14
 def stats_passes_nb(a, ts, first_peak, out):
     """Sums and extremes of the returns ``a`` into ``out`` (fields ``S_*``); returns the longest time under
     water, ``ts[last bar under water] - ts[peak bar]`` (``first_peak`` for the baseline before bar 0), in the
-    units of ``ts``.
+    units of ``ts`` (0 when ``ts`` is empty: no times known).
 
     Equity starts at 1 before the first bar; its ratio to the running peak gives the worst ratio and the time
     under water (``S_UNDER`` 1 if any bar is under water). Central moments ``m2..m4`` are sums
@@ -29,6 +29,7 @@ def stats_passes_nb(a, ts, first_peak, out):
     any_under = False
     peak_ts = first_peak
     duration = 0
+    timed = ts.shape[0] > 0
     for t in range(n):
         r = a[t]
         wealth *= 1.0 + r
@@ -41,8 +42,10 @@ def stats_passes_nb(a, ts, first_peak, out):
             if not under:
                 under = True
                 any_under = True
-                peak_ts = ts[t - 1] if t > 0 else first_peak
-            duration = max(duration, ts[t] - peak_ts)
+                if timed:
+                    peak_ts = ts[t - 1] if t > 0 else first_peak
+            if timed:
+                duration = max(duration, ts[t] - peak_ts)
         else:
             under = False
         s += r

@@ -1,8 +1,12 @@
-"""Statistics of one run's returns in a single pass, for sweeps (same definitions as `eternal_engine.metrics`)."""
+"""Statistics of one run's returns for sweeps, on `metrics_nb`'s passes (definitions of `eternal_engine.metrics`)."""
 import math
 
 import numpy as np
 from numba import njit
+
+from eternal_engine.metrics_nb import (
+    N_FIELDS, S_DOWN_SQ, S_HI, S_LO, S_M2, S_MEAN, S_MIN_RATIO, S_N_NEG, S_N_POS, S_WEALTH, stats_passes_nb,
+)
 
 SWEEP_STATS = ("total_return", "cagr", "volatility_ann", "sharpe", "sortino", "max_drawdown", "calmar",
                "win_rate")
@@ -11,38 +15,13 @@ SWEEP_STATS = ("total_return", "cagr", "volatility_ann", "sharpe", "sortino", "m
 @njit(cache=True, nogil=True)
 def sweep_stats_nb(returns, periods_per_year, out):
     """``out[:] = SWEEP_STATS`` of ``returns`` (per-bar simple returns), NaN where `metrics.stats` gives NaN."""
+    f = np.empty(N_FIELDS)
+    stats_passes_nb(returns, np.empty(0, np.int64), 0, f)  # `metrics.stats`' own passes (no times: no duration)
     n = returns.shape[0]
-    wealth = 1.0
-    peak = 1.0
-    max_dd = 0.0
-    s = 0.0
-    down = 0.0
-    n_pos = 0
-    n_neg = 0
-    lo = np.inf
-    hi = -np.inf
-    for t in range(n):
-        r = returns[t]
-        wealth *= 1.0 + r
-        if wealth > peak:
-            peak = wealth
-        dd = wealth / peak - 1.0
-        if dd < max_dd:
-            max_dd = dd
-        s += r
-        if r < 0.0:
-            down += r * r
-            n_neg += 1
-        elif r > 0.0:
-            n_pos += 1
-        lo = min(lo, r)
-        hi = max(hi, r)
-    mean = s / n
-    var = 0.0
-    for t in range(n):
-        d = returns[t] - mean
-        var += d * d
-    std = 0.0 if lo == hi else (math.sqrt(var / (n - 1)) if n > 1 else np.nan)
+    wealth, mean, lo, hi = f[S_WEALTH], f[S_MEAN], f[S_LO], f[S_HI]
+    max_dd = f[S_MIN_RATIO] - 1.0
+    down, n_pos, n_neg = f[S_DOWN_SQ], f[S_N_POS], f[S_N_NEG]
+    std = 0.0 if lo == hi else (math.sqrt(f[S_M2] / (n - 1)) if n > 1 else np.nan)
     if n == 1 and lo == hi:
         std = np.nan
     root = math.sqrt(periods_per_year)
