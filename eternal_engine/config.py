@@ -218,7 +218,11 @@ class Config:
             hints = _type_hints(cls)
             sections[name] = dataclasses.replace(
                 sections[name], **{k: _coerce(hints[k], v, f"{name}.{k}") for k, v in kv.items()})
-        return Config(**sections)
+        new = object.__new__(Config)  # this config is valid: only the checks reading changed sections run
+        for name, section in sections.items():
+            object.__setattr__(new, name, section)
+        check_config(new, changes)
+        return new
 
     def _with_deep_overrides(self, overrides: dict) -> "Config":
         data = self.to_dict()
@@ -245,6 +249,7 @@ class Config:
 
 _SECTIONS = typing.get_type_hints(Config)  # section name -> its dataclass
 _JSON_MEMO: dict[int, tuple[object, str]] = {}
+_DATACLASS_FIELDS: dict[type, tuple[str, ...] | bool] = {}
 
 
 def _section_json(section) -> str:
@@ -270,9 +275,16 @@ def _field_names(cls) -> frozenset:
 
 
 # ---------------------------------------------------------------- validation
-def check_config(cfg: Config) -> None:
-    """Cross-field checks; each failure names the key and the fix."""
-    t, e, p = cfg.trend, cfg.execution, cfg.portfolio
+def check_config(cfg: Config, sections=None) -> None:
+    """Cross-field checks; each failure names the key and the fix. ``sections``: run only the checks that read
+    one of these sections (the others passed when the unchanged sections were first checked)."""
+    for reads, check in _CHECKS:
+        if sections is None or not reads.isdisjoint(sections):
+            check(cfg)
+
+
+def _check_trend(cfg: Config) -> None:
+    t = cfg.trend
     _require(0 < t.sma_fast < t.sma_slow, "trend.sma_fast must be positive and below trend.sma_slow")
     _require(t.adx_window >= 1 and t.atr_window >= 1, "trend.adx_window and trend.atr_window must be >= 1")
     _require(t.atr_stop_mult > 0, "trend.atr_stop_mult must be > 0")
@@ -280,6 +292,10 @@ def check_config(cfg: Config) -> None:
     _require(0 < t.max_position <= t.max_leverage, "trend.max_position must be in (0, trend.max_leverage]")
     _require(0 < t.max_leverage <= 100, "trend.max_leverage must be in (0, 100]")
     _require(len(t.symbols) > 0, "trend.symbols must list at least one instrument, e.g. ['BTC-PERP']")
+
+
+def _check_execution_portfolio(cfg: Config) -> None:
+    e, p = cfg.execution, cfg.portfolio
     _require(e.fill in FILL_MODES, lambda: f"execution.fill must be one of {FILL_MODES}{did_you_mean(e.fill, FILL_MODES)}")
     for name in ("slippage", "spot_taker_fee", "spot_maker_fee", "perp_taker_fee", "perp_maker_fee"):
         _require(0 <= getattr(e, name) < 0.1, f"execution.{name} is a fraction in [0, 0.1), e.g. 0.00055")
@@ -291,12 +307,10 @@ def check_config(cfg: Config) -> None:
              f"portfolio.allocation weights must sum to 1 (they sum to {sum(p.allocation.values()):.6g})")
     _require(p.dca_amount >= 0, "portfolio.dca_amount must be >= 0 (0 turns DCA off)")
     _require(1 <= p.dca_day <= 28, f"portfolio.dca_day must be in 1..28, got {p.dca_day}")
-    _check_engines(cfg)
-    _check_risk(cfg)
 
 
 def _check_engines(cfg: Config) -> None:
-    c, f, tc, o, t = cfg.core_hodl, cfg.funding, cfg.tactical, cfg.orchestrator, cfg.trend
+    c, f, tc, o = cfg.core_hodl, cfg.funding, cfg.tactical, cfg.orchestrator
     for name, w in (("core_hodl.weights", c.weights), ("tactical.weights", tc.weights)):
         _require(len(w) > 0 and all(v >= 0 for v in w.values()), f"{name} must map underlyings to weights >= 0")
         _require(abs(sum(w.values()) - 1) < 1e-9, f"{name} must sum to 1 (they sum to {sum(w.values()):.6g})")
@@ -328,6 +342,10 @@ def _check_engines(cfg: Config) -> None:
     _require(0 <= o.rebalance_threshold < 1, "orchestrator.rebalance_threshold is a fraction in [0, 1)")
     _require(o.rotation_lookback_days >= 1, "orchestrator.rotation_lookback_days must be >= 1")
     _require(0 <= o.rotation_max_tilt < 1, "orchestrator.rotation_max_tilt is a fraction in [0, 1)")
+
+
+def _check_leverage(cfg: Config) -> None:
+    t, f = cfg.trend, cfg.funding
     _require(t.max_leverage <= cfg.risk.max_leverage,
              f"trend.max_leverage is {t.max_leverage}; allowed: at most risk.max_leverage ({cfg.risk.max_leverage})")
     _require(f.perp_leverage <= cfg.risk.max_leverage,
@@ -358,6 +376,14 @@ def _check_risk(cfg: Config) -> None:
     _require(0 <= pp.liquidation_fee < 1, "perp.liquidation_fee is a fraction in [0, 1)")
 
 
+# each check with the sections it reads
+_CHECKS = ((frozenset({"trend"}), _check_trend),
+           (frozenset({"execution", "portfolio"}), _check_execution_portfolio),
+           (frozenset({"core_hodl", "funding", "tactical", "orchestrator"}), _check_engines),
+           (frozenset({"trend", "funding", "risk"}), _check_leverage),
+           (frozenset({"risk", "perp"}), _check_risk))
+
+
 def _require(ok: bool, message) -> None:
     """``message``: a string, or a function making it (for messages costly to build, e.g. with hints)."""
     if not ok:
@@ -379,7 +405,12 @@ def _build(cls, data: dict, prefix: str):
     return cls(**kwargs)
 
 
+_SCALARS = (bool, int, float, str)
+
+
 def _coerce(tp, value, key):
+    if type(value) is tp and tp in _SCALARS:
+        return value
     if type(value).__module__ == "numpy" and hasattr(value, "item"):
         value = value.item()  # numpy scalars, e.g. values read back from a sweep's table
     if dataclasses.is_dataclass(tp):
@@ -415,8 +446,12 @@ def _coerce(tp, value, key):
 
 
 def _plain(obj):
-    if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    names = _DATACLASS_FIELDS.get(type(obj))
+    if names is None:  # first object of this type: its field names, or False if it is not a dataclass
+        names = _DATACLASS_FIELDS[type(obj)] = dataclasses.is_dataclass(obj) and tuple(
+            f.name for f in dataclasses.fields(obj))
+    if names is not False:
+        return {name: _plain(getattr(obj, name)) for name in names}
     if isinstance(obj, tuple):
         return [_plain(v) for v in obj]
     if isinstance(obj, dict):

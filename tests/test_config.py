@@ -59,6 +59,30 @@ def test_overrides_use_dotted_keys():
         Config().with_overrides({"trend.sma_slw": 1})
 
 
+@pytest.mark.parametrize("overrides, message", [
+    ({"trend.sma_fast": 300}, "trend.sma_fast must be positive and below trend.sma_slow"),
+    ({"risk.max_leverage": 1.5}, "trend.max_leverage is 2.0; allowed: at most risk.max_leverage"),
+    ({"trend.max_leverage": 4.0}, "trend.max_leverage is 4.0; allowed: at most risk.max_leverage"),
+    ({"funding.perp_leverage": 5.0}, "funding.perp_leverage is 5.0"),
+    ({"risk.breaker_levels": [0.1, 0.2, 0.3, 0.4], "risk.recovery_hysteresis": 0.2}, "risk.recovery_hysteresis"),
+    ({"execution.slippage": 0.5}, "execution.slippage"),
+])
+def test_overrides_are_checked_against_the_sections_they_leave_alone(overrides, message):
+    """`with_overrides` runs only the checks reading a changed section; cross-section rules still hold."""
+    with pytest.raises(ConfigError, match=message):
+        Config().with_overrides(overrides)
+    with pytest.raises(ConfigError, match=message):  # the same verdict as building the whole config
+        Config.from_dict({**Config().to_dict(), **_nested(overrides)})
+
+
+def _nested(overrides: dict) -> dict:
+    data = Config().to_dict()
+    for key, value in overrides.items():
+        section, name = key.split(".")
+        data[section][name] = value
+    return data
+
+
 def test_integers_are_accepted_for_floats_and_configs_are_frozen():
     cfg = Config.from_dict({"trend": {"adx_threshold": 30}})
     assert cfg.trend.adx_threshold == 30.0 and isinstance(cfg.trend.adx_threshold, float)

@@ -41,32 +41,28 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
     n, m = a.close.shape
     k = len(configs)
     lists = {name: List() for name in _LISTS}
-    memo: dict[tuple, int] = {}
-    touching: dict[tuple, tuple] = {}  # (list, override keys) -> the keys that decide the list's variant
     which = np.empty((k, len(_LISTS)), dtype=np.int64)
-
-    def pick(slot: int, list_name: str, keys, combo: int, make) -> None:
-        over = overrides[combo]
-        sig = (list_name, tuple(over))
-        used = touching.get(sig)
-        if used is None:
-            used = touching[sig] = tuple(o for o in over if _touches(o, keys))
-        key = (list_name,) + tuple((o, repr(over[o])) for o in used)
-        j = memo.get(key)
-        if j is None:
-            j = memo[key] = len(lists[list_name])
-            lists[list_name].append(make())
-        which[combo, slot] = j
-
+    params = tuple(dict.fromkeys(key for over in overrides for key in over))
     trend_on = "trend" in names
-    for c, cfg in enumerate(configs):
-        for slot, g in enumerate(("costs", "sleeves", None, "core", "funding", "tactical", "risk", "orch",
-                                  "calendar", "cash")):
-            if g is not None:
-                pick(slot, g, build.GROUPS[g], c, lambda: build.group(g, market, cfg, names))
-        pick(2, "tparams", _TREND_PARAMS, c, lambda: trend_engine.params(cfg.trend))
-        pick(10, "tcols", ("trend.symbols",),
-             c, lambda: trend_engine.trend_columns(market, cfg.trend) if trend_on else np.zeros(0, np.int64))
+    plans = [(slot, g, build.GROUPS[g], lambda cfg, g=g: build.group(g, market, cfg, names))
+             for slot, g in enumerate(_LISTS) if g in build.GROUPS]
+    plans.append((_LISTS.index("tparams"), "tparams", _TREND_PARAMS, lambda cfg: trend_engine.params(cfg.trend)))
+    plans.append((_LISTS.index("tcols"), "tcols", ("trend.symbols",), lambda cfg: (
+        trend_engine.trend_columns(market, cfg.trend) if trend_on else np.zeros(0, np.int64))))
+    for slot, name, keys, make in plans:
+        used = [p for p in params if _touches(p, keys)]  # the swept keys that decide this list's variant
+        if not used:
+            lists[name].append(make(configs[0]))
+            which[:, slot] = 0
+            continue
+        memo: dict[tuple, int] = {}
+        for c, over in enumerate(overrides):
+            key = tuple((p, repr(over[p])) for p in used if p in over)
+            j = memo.get(key)
+            if j is None:
+                j = memo[key] = len(lists[name])
+                lists[name].append(make(configs[c]))
+            which[c, slot] = j
     if trend_on:
         tables, rows = trend_engine.indicator_tables(market, [cfg.trend for cfg in configs])
         thresholds = np.array([cfg.trend.adx_threshold for cfg in configs], dtype=np.float64)

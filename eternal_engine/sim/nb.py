@@ -52,6 +52,7 @@ from eternal_engine.risk.breaker_nb import (
 )
 from eternal_engine.risk.checks_nb import CHECK_OK, pretrade_check_nb
 from eternal_engine.risk.sizing_nb import kelly_fraction_nb, kelly_update_nb
+from eternal_engine.sim.borrow_nb import borrowed
 from eternal_engine.sim.book_nb import (
     _E, _F, _O, _P, _T, add_event_nb, close_trade_nb, flatten_nb, grow_nb, place_nb, transfer_nb,
 )
@@ -663,7 +664,7 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
     room = chunk_room(n_sleeves, n_cols)
     per_bar = room // CHUNK_BARS
     n = np.zeros(5, dtype=np.int64)
-    t0 = 0
+    t0 = n_bars * 0  # an int64 from the start: a literal 0 would compile the loop twice
     while t0 < n_bars:
         while n[_O] + room > orders.shape[0]:
             orders = grow_nb(orders, n[_O])
@@ -679,9 +680,11 @@ def simulate_nb(mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, init_cash,
         free = min(orders.shape[0] - n[_O], fills.shape[0] - n[_F], pays.shape[0] - n[_P],
                    trades.shape[0] - n[_T], events.shape[0] - n[_E])
         t1 = min(t0 + max(CHUNK_BARS, free // per_bar), n_bars)
-        _run_bars_nb(t0, t1, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi, snaps, kelly, shadow,
-                     pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav, sleeve_equity, level_out, state_out,
-                     (orders, fills, trades, n), pays, events, fast)
+        # borrowed views: no reference counting inside the loop (all of them outlive the call)
+        _run_bars_nb(t0, t1, *borrowed((mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ext_qty, g, gi, snaps, kelly,
+                                        shadow, pend, (cash, pos, stop, extreme, ts), owed, eq_end, snav,
+                                        sleeve_equity, level_out, state_out, (orders, fills, trades, n), pays,
+                                        events)), fast)
         t0 = t1
 
     last = n_bars - 1
