@@ -65,6 +65,22 @@ def breaker_update_nb(level, peak, halted_since_ns, nav, ts_ns, p):
 
 
 @njit(cache=True, inline="always")
+def breaker_band_nb(level, peak, p):
+    """``(lo, hi)``: for any ``lo < nav <= hi``, `breaker_update_nb` leaves ``level`` and ``peak`` as they are
+    (no event), so a bar loop may skip it. Kept 1e-9 inside the exact bounds, past any rounding of ``dd``;
+    empty (``lo = inf``) at L4 or without a positive peak."""
+    if level >= 4 or not (peak > 0.0):
+        return np.inf, -np.inf
+    rise = p.l1 if level == 0 else p.l2 if level == 1 else p.l3 if level == 2 else p.l4
+    lo = peak * (1.0 - rise) * (1.0 + 1e-9)  # dd below the next threshold
+    hi = peak
+    if level >= 1:  # dd + hysteresis still at or above this level's threshold
+        here = p.l1 if level == 1 else p.l2 if level == 2 else p.l3
+        hi = min(hi, peak * (1.0 - here + p.hysteresis) * (1.0 - 1e-9))
+    return lo, hi
+
+
+@njit(cache=True, inline="always")
 def day_index_nb(ts_ns):
     """UTC day number of a nanosecond timestamp (0 = 1970-01-01)."""
     return ts_ns // NS_PER_DAY

@@ -47,7 +47,7 @@ from eternal_engine.engines.trend_nb import ENTRY as _ENTRY
 from eternal_engine.engines.trend_nb import LONG_ENTRY, SHORT_ENTRY
 from eternal_engine.engines.trend_nb import trend_step_nb
 from eternal_engine.risk.breaker_nb import (
-    EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_UP, EV_WEEKLY, RESET_COOLDOWN, breaker_update_nb,
+    EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_UP, EV_WEEKLY, RESET_COOLDOWN, breaker_band_nb, breaker_update_nb,
     loss_limits_update_nb, size_multiplier_nb,
 )
 from eternal_engine.risk.checks_nb import CHECK_OK, pretrade_check_nb
@@ -146,6 +146,8 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         for i in range(n_cols):
             pending = pending or pend_qty[s, i] != 0.0
     bp = rk.breaker
+    kelly_trades, kelly0 = -1.0, False
+    band_lo, band_hi = np.inf, -np.inf  # `breaker_band_nb` of the current level and peak (empty: not known yet)
     t = t_start
     while t < t_end:
         # 0. fast path (TREND-only and replay runs): an empty book with nothing pending changes nothing but
@@ -163,8 +165,11 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             # entries are impossible from L2 up (the time-weighted value of an empty book cannot move, so the
             # level stays), or once TREND's Kelly estimate is 0 (it only changes when a trade closes, and none
             # can while flat, unless would-be trades feed it): those bars stay here
-            blocked = level >= 2 or (s_trend >= 0 and not rk.kelly_shadow and kelly_fraction_nb(
-                kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades, rk.kelly_fraction) == 0.0)
+            if kelly[0] + kelly[1] != kelly_trades:  # the estimate changes only when a trade closes
+                kelly_trades = kelly[0] + kelly[1]
+                kelly0 = kelly_fraction_nb(kelly[0], kelly[1], kelly[2], kelly[3], rk.kelly_min_trades,
+                                           rk.kelly_fraction) == 0.0
+            blocked = level >= 2 or (s_trend >= 0 and not rk.kelly_shadow and kelly0)
             cooldown = halted and bp.reset_mode == RESET_COOLDOWN
             e = t  # the run of flat bars [t, e): found first, then recorded (two tight loops)
             stop_bits = CAL_DCA | (CAL_DAY if orc.rotation and n_sleeves > 1 else 0)
@@ -304,12 +309,14 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             if eq_end[s] > 0.0:
                 snav[s] *= sleeve_equity[t, s] / eq_end[s]
         old = level
-        level, g[G_PEAK], gi[GI_HALTED], ev = breaker_update_nb(level, g[G_PEAK], gi[GI_HALTED], g[G_NAV],
-                                                              ts_ns[t], bp)
-        if ev != EV_NONE:
-            kind_ev = EV_BREAKER_UP if ev == EV_UP else EV_BREAKER_DOWN if ev == EV_DOWN else (
-                EVR_HALT if ev == EV_HALT else EVR_RESET)
-            add_event_nb(events, n, t, kind_ev, -1, level, old, 1.0 - g[G_NAV] / g[G_PEAK])
+        if not band_lo < g[G_NAV] <= band_hi:  # inside the band the update would change nothing
+            level, g[G_PEAK], gi[GI_HALTED], ev = breaker_update_nb(level, g[G_PEAK], gi[GI_HALTED], g[G_NAV],
+                                                                  ts_ns[t], bp)
+            band_lo, band_hi = breaker_band_nb(level, g[G_PEAK], bp)
+            if ev != EV_NONE:
+                kind_ev = EV_BREAKER_UP if ev == EV_UP else EV_BREAKER_DOWN if ev == EV_DOWN else (
+                    EVR_HALT if ev == EV_HALT else EVR_RESET)
+                add_event_nb(events, n, t, kind_ev, -1, level, old, 1.0 - g[G_NAV] / g[G_PEAK])
         g[G_LEVEL] = level
         level_out[t] = level
         (gi[GI_DAY], gi[GI_WEEK], g[G_DAY_ANCHOR], g[G_WEEK_ANCHOR], day_halt, week_halt, ev

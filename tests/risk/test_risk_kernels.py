@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from eternal_engine.risk.breaker_nb import (
     EV_DAILY, EV_DOWN, EV_HALT, EV_NONE, EV_RESET, EV_UP, EV_WEEKLY, NS_PER_DAY, RESET_COOLDOWN, RESET_MANUAL,
-    BreakerParams, breaker_update_nb, day_index_nb, iso_week_index_nb, loss_limits_update_nb,
+    BreakerParams, breaker_band_nb, breaker_update_nb, day_index_nb, iso_week_index_nb, loss_limits_update_nb,
     size_multiplier_nb,
 )
 from eternal_engine.risk.checks_nb import (
@@ -140,6 +140,26 @@ def test_property_level_bounds_and_l4_absorbing(rets, hysteresis):
 
 
 # --- calendar -------------------------------------------------------------------------------------------
+
+@settings(max_examples=300)
+@given(level=st.integers(0, 4), peak=st.floats(1e-3, 1e3), hysteresis=st.sampled_from([0.0, 0.025, 0.05]),
+       threshold=st.integers(0, 4), offset=st.floats(-1e-6, 1e-6) | st.floats(-0.3, 0.3) | st.just(0.0))
+def test_breaker_band_holds_only_navs_the_update_leaves_alone(level, peak, hysteresis, threshold, offset):
+    """Inside `breaker_band_nb`'s band the update changes nothing; NAVs right at a threshold are outside it."""
+    p = params(hysteresis=hysteresis)
+    # NAVs on and around every boundary: each threshold, each threshold less the hysteresis, the peak
+    edge = (0.0,) + THRESHOLDS
+    nav = peak * (1.0 - edge[threshold] + (hysteresis if threshold and offset > 0 else 0.0)) * (1.0 + offset)
+    lo, hi = breaker_band_nb(level, peak, p)
+    out = breaker_update_nb(level, peak, -1, nav, 0, p)
+    if lo < nav <= hi:
+        assert out == (level, peak, -1, EV_NONE)
+    if level < 4:  # the band is not empty, and its lower end is the next threshold (1e-9 inside)
+        assert lo < hi
+        assert lo == pytest.approx(peak * (1.0 - THRESHOLDS[level]), rel=1e-8)
+        crossing = peak * (1.0 - THRESHOLDS[level]) * (1.0 - 1e-12)  # just past the next threshold
+        assert breaker_update_nb(level, peak, -1, crossing, 0, p)[0] > level and not lo < crossing <= hi
+
 
 def test_day_and_iso_week_index_match_pandas():
     idx = pd.date_range("2019-12-20", "2023-01-10", freq="h", tz="UTC").as_unit("ns")
