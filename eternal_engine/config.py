@@ -242,12 +242,25 @@ class Config:
         return Config.from_dict(data)
 
     def config_hash(self) -> str:
-        """sha256 of the canonical JSON of the config (stable across runs and machines)."""
-        blob = "{" + ",".join(f'"{name}":{_section_json(getattr(self, name))}' for name in sorted(_SECTIONS)) + "}"
-        return hashlib.sha256(blob.encode()).hexdigest()
+        """sha256 of the canonical JSON of the config (stable across runs and machines): ``{"core_hodl":{...},
+        ...,"trend":{...}}``, sections in name order. Configs sharing every section but the last (a TREND sweep)
+        share the hash of the rest, fed once."""
+        *head, last = (getattr(self, name) for name in _HASH_ORDER)
+        key = tuple(map(id, head))
+        hit = _HASH_PREFIX_MEMO.get(key)
+        if hit is None or any(a is not b for a, b in zip(hit[0], head)):
+            if len(_HASH_PREFIX_MEMO) > 256:
+                _HASH_PREFIX_MEMO.clear()
+            text = "{" + "".join(f'"{name}":{_section_json(sec)},' for name, sec in zip(_HASH_ORDER, head))
+            hit = _HASH_PREFIX_MEMO[key] = (head, hashlib.sha256(text.encode()))
+        h = hit[1].copy()
+        h.update(f'"{_HASH_ORDER[-1]}":{_section_json(last)}}}'.encode())
+        return h.hexdigest()
 
 
 _SECTIONS = typing.get_type_hints(Config)  # section name -> its dataclass
+_HASH_ORDER = tuple(sorted(_SECTIONS))
+_HASH_PREFIX_MEMO: dict[tuple, tuple[list, object]] = {}  # ids of all sections but the last -> (them, sha256 fed)
 _JSON_MEMO: dict[int, tuple[object, str]] = {}
 _DATACLASS_FIELDS: dict[type, tuple[str, ...] | bool] = {}
 

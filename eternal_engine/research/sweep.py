@@ -124,13 +124,13 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r} is not a statistic{did_you_mean(objective, OBJECTIVES)}; "
                           f"choose one of {list(OBJECTIVES)}")
-    combos = combinations_of(grid) if combinations is None else [dict(c) for c in combinations]
-    if not combos:
-        raise ConfigError("combinations is empty")
-    params = tuple(dict.fromkeys(k for c in combos for k in c))
     with _paused_gc():
+        combos = combinations_of(grid) if combinations is None else [dict(c) for c in combinations]
+        if not combos:
+            raise ConfigError("combinations is empty")
         configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
         hashes = [c.config_hash() for c in configs]
+    params = tuple(dict.fromkeys(k for c in combos for k in c))
     names = check_engines(ENGINES if engines is None else engines)
     if len(data.index) < 2:
         raise ConfigError(f"the data holds {len(data.index)} bar(s): a sweep needs at least 2")
