@@ -174,8 +174,11 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
             e = t  # the run of flat bars [t, e): found first, then recorded (two tight loops)
             stop_bits = CAL_DCA | (CAL_DAY if orc.rotation and n_sleeves > 1 else 0)
             if flat and not cooldown and (blocked or s_trend < 0) and s_ext < 0:
-                while e < t_end and not cal[e] & stop_bits:  # only the calendar can end the run
-                    e += 1
+                run = cal[t:t_end]  # only the calendar can end the run (loops over views from 0: no negative
+                k = 0  #                  index handling, so the compiler can keep them tight)
+                while k < run.shape[0] and not run[k] & stop_bits:
+                    k += 1
+                e = t + k
                 flat = False
             while flat and e < t_end:
                 if cal[e] & stop_bits:
@@ -197,18 +200,15 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
                 e += 1
             if e > t:
                 for s in range(n_sleeves):
-                    c, code = cash[s], HALTED if halted else 0
-                    for tt in range(t, e):
-                        sleeve_equity[tt, s] = c
-                        state_out[tt, s] = code
-                for tt in range(t, e):
-                    level_out[tt] = level
+                    sleeve_equity[t:e, s] = cash[s]
+                    state_out[t:e, s] = HALTED if halted else 0
+                level_out[t:e] = level
                 if s_trend >= 0 and level < 3:  # L3 and up: TREND does not run; below, the state code is 0
+                    codes = state_out[t:e, s_trend]
                     for k_col in range(t_cols.shape[0]):
-                        i = t_cols[k_col]
-                        for tt in range(t, e):  # without a branch: entry signals come and go at random
-                            state_out[tt, s_trend] = max(state_out[tt, s_trend],
-                                                         TREND_NO_TRADE * ((t_flags[tt, i] & _ENTRY) != 0))
+                        entry = t_flags[t:e, t_cols[k_col]]
+                        for k in range(e - t):  # without a branch: entry signals come and go at random
+                            codes[k] = max(codes[k], TREND_NO_TRADE * ((entry[k] & _ENTRY) != 0))
                 t = e
             if t == t_end:
                 break
