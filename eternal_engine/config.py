@@ -419,6 +419,7 @@ def _build(cls, data: dict, prefix: str):
 
 
 _SCALARS = (bool, int, float, str)
+_ATOMS = frozenset({bool, int, float, str, type(None)})
 
 
 def _coerce(tp, value, key):
@@ -464,7 +465,11 @@ def _plain(obj):
         names = _DATACLASS_FIELDS[type(obj)] = dataclasses.is_dataclass(obj) and tuple(
             f.name for f in dataclasses.fields(obj))
     if names is not False:
-        return {name: _plain(getattr(obj, name)) for name in names}
+        out = {}
+        for name in names:
+            value = getattr(obj, name)
+            out[name] = value if type(value) in _ATOMS else _plain(value)
+        return out
     if isinstance(obj, tuple):
         return [_plain(v) for v in obj]
     if isinstance(obj, dict):
