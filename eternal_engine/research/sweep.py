@@ -147,7 +147,7 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)  # a row per combination
     try:
         if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
-            step = chunk_size or max(256, math.ceil(len(combos) / 20))
+            step = chunk_size or max(1000, math.ceil(len(combos) / 10))  # fewer chunks: less waiting at their ends
             for i in range(0, len(combos), step):
                 j = min(i + step, len(combos))
                 with _paused_gc():
