@@ -24,10 +24,10 @@ signal, L2 and up, Kelly at 0), only record their equity, level and state: a fas
 The engines' decision glue is written out inside the loop on purpose, which makes this module long: moved into
 ``inline="always"`` helper functions it made the four-engine loop about 5x slower (reference counting of the
 array arguments on every bar; 156 -> 1,000 ns/bar at 1-minute bars). The rules themselves live in the engines'
-scalar step kernels (`engines/*_nb.py`) and the risk kernels, which the live adapter shares. The opposite holds
-for the bookkeeping kernels called only when something happens (fills, stops, orders): they are inlined, since a
-call increments and decrements the reference counts of its ~30 array arguments (about 25 % of the bar loop's
-time when TREND trades on every bar).
+scalar step kernels (`engines/*_nb.py`) and the risk kernels, which the live adapter shares. The bookkeeping
+kernels called only when something happens (fills, stops, orders) are inlined, and the loop runs on borrowed
+views of its arrays (`sim.borrow_nb`): each array an inlined kernel takes would otherwise cost two atomic
+reference-count operations per call (a fill takes ~30; that was a third of a sweep's time).
 """
 import numpy as np
 from numba import njit
