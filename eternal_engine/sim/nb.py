@@ -305,9 +305,10 @@ def _run_bars_nb(t_start, t_end, mk, costs, sl, tr, co, fu, ta, rk, orc, cal, ex
         nav_prev = g[G_NAV]
         if g[G_EQ_PREV] > 0.0:
             g[G_NAV] = nav_prev * (total / g[G_EQ_PREV])  # the division off the bar-to-bar chain
-        for s in range(n_sleeves):
-            if eq_end[s] > 0.0:
-                snav[s] *= sleeve_equity[t, s] / eq_end[s]
+        if orc.rotation:  # the sleeves' own time-weighted values feed only the rotation tilt
+            for s in range(n_sleeves):
+                if eq_end[s] > 0.0:
+                    snav[s] *= sleeve_equity[t, s] / eq_end[s]
         old = level
         if not band_lo < g[G_NAV] <= band_hi:  # inside the band the update would change nothing
             level, g[G_PEAK], gi[GI_HALTED], ev = breaker_update_nb(level, g[G_PEAK], gi[GI_HALTED], g[G_NAV],
