@@ -20,6 +20,7 @@ import itertools
 import math
 import os
 import sys
+import threading
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -124,16 +125,24 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     if objective not in OBJECTIVES:
         raise ConfigError(f"objective {objective!r} is not a statistic{did_you_mean(objective, OBJECTIVES)}; "
                           f"choose one of {list(OBJECTIVES)}")
+    names = check_engines(ENGINES if engines is None else engines)
+    if len(data.index) < 2:
+        raise ConfigError(f"the data holds {len(data.index)} bar(s): a sweep needs at least 2")
     with _paused_gc():
         combos = combinations_of(grid) if combinations is None else [dict(c) for c in combinations]
         if not combos:
             raise ConfigError("combinations is empty")
-        configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
-        hashes = [c.config_hash() for c in configs]
+        # the daily returns (a row per combination) are faulted in on another core while the configs are built:
+        # first-touching 150 MB of fresh memory costs as much as building 10,000 configs
+        daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)
+        toucher = threading.Thread(target=daily.fill, args=(np.nan,), daemon=True)  # numpy drops the GIL here
+        toucher.start()
+        try:
+            configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
+            hashes = [c.config_hash() for c in configs]
+        finally:
+            toucher.join()
     params = tuple(dict.fromkeys(k for c in combos for k in c))
-    names = check_engines(ENGINES if engines is None else engines)
-    if len(data.index) < 2:
-        raise ConfigError(f"the data holds {len(data.index)} bar(s): a sweep needs at least 2")
     if "trend" in names:
         from eternal_engine.engines.trend import warmup
 
@@ -144,7 +153,6 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
 
     bar = _Progress(len(combos), progress)
     stats = np.empty((len(combos), len(SWEEP_STATS)))
-    daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)  # a row per combination
     try:
         if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
             step = chunk_size or max(1000, math.ceil(len(combos) / 10))  # fewer chunks: less waiting at their ends
