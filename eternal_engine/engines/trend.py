@@ -13,12 +13,11 @@ Indicators are computed on each traded instrument's own OHLC (the perp's for per
 """
 from __future__ import annotations
 
-import contextlib
-import threading
 from collections import namedtuple
 
 import numpy as np
 
+from eternal_engine._threads import beside
 from eternal_engine.config import TrendConfig
 from eternal_engine.engines.trend_nb import TrendParams, TrendSignals
 from eternal_engine.errors import ConfigError
@@ -95,7 +94,7 @@ def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
 
     # ADX (the costliest: sequential Wilder smoothing, TA-Lib's divisions) on a second thread, the kernels
     # release the GIL; SMA and ATR meanwhile here
-    with _beside(adx_tables):
+    with beside(adx_tables, name="ee-indicators"):
         for k, w in enumerate(sma_w):
             sma_nb(c, w, sma[k])
         for k, w in enumerate(atr_w):
@@ -106,27 +105,6 @@ def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
     idx = np.array([(sma_w.index(cf.sma_fast), sma_w.index(cf.sma_slow), adx_w.index(cf.adx_window),
                      atr_w.index(cf.atr_window)) for cf in cfgs], dtype=np.int64).reshape(len(cfgs), 4)
     return TrendTables(c, at, sma, adx, atr, conf), idx
-
-
-@contextlib.contextmanager
-def _beside(fn):
-    """Run ``fn`` on a thread while the ``with`` block runs; its exception, if any, is raised at the end."""
-    failed = []
-
-    def run():
-        try:
-            fn()
-        except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
-            failed.append(e)
-
-    worker = threading.Thread(target=run, name="ee-indicators", daemon=True)
-    worker.start()
-    try:
-        yield
-    finally:
-        worker.join()
-    if failed:
-        raise failed[0]
 
 
 def warmup(cfg: TrendConfig) -> int:

@@ -20,7 +20,6 @@ import itertools
 import math
 import os
 import sys
-import threading
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from eternal_engine._hints import did_you_mean
+from eternal_engine._threads import beside
 from eternal_engine.config import ENGINES, Config
 from eternal_engine.errors import ConfigError
 from eternal_engine.research.batch import day_last_bars, run_batch
@@ -135,13 +135,9 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
         # the daily returns (a row per combination) are faulted in on another core while the configs are built:
         # first-touching 150 MB of fresh memory costs as much as building 10,000 configs
         daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)
-        toucher = threading.Thread(target=daily.fill, args=(np.nan,), daemon=True)  # numpy drops the GIL here
-        toucher.start()
-        try:
+        with beside(lambda: daily.fill(np.nan), name="ee-fault-in"):  # numpy drops the GIL while filling
             configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
             hashes = [c.config_hash() for c in configs]
-        finally:
-            toucher.join()
     params = tuple(dict.fromkeys(k for c in combos for k in c))
     if "trend" in names:
         from eternal_engine.engines.trend import warmup
