@@ -33,11 +33,10 @@ def stats_passes_nb(a, ts, first_peak, out):
     for t in range(n):
         r = a[t]
         wealth *= 1.0 + r
-        if wealth > peak:
-            peak = wealth
+        # selects, not branches or Numba's min/max (those compile to calls here)
+        peak = wealth if wealth > peak else peak
         ratio = wealth / peak
-        if ratio < min_ratio:
-            min_ratio = ratio
+        min_ratio = ratio if ratio < min_ratio else min_ratio
         if ratio < 1.0:
             if not under:
                 under = True
@@ -49,15 +48,14 @@ def stats_passes_nb(a, ts, first_peak, out):
         else:
             under = False
         s += r
-        lo = min(lo, r)
-        hi = max(hi, r)
-        if r < 0.0:
-            neg_sum += r
-            down_sq += r * r
-            n_neg += 1
-        elif r > 0.0:
-            pos_sum += r
-            n_pos += 1
+        lo = r if r < lo else lo
+        hi = r if r > hi else hi
+        neg = r if r < 0.0 else 0.0  # signs come at random: no branches
+        neg_sum += neg
+        down_sq += neg * neg
+        n_neg += r < 0.0
+        pos_sum += r if r > 0.0 else 0.0
+        n_pos += r > 0.0
     mean = s / n
     m2 = m3 = m4 = 0.0
     for t in range(n):

@@ -26,16 +26,10 @@ def signal_bits_nb(c, fast, slow, adx, adx_threshold):
     LONG_EXIT: close < SMA_slow; SHORT_EXIT: close > SMA_slow.
     """
     strong = adx > adx_threshold
-    bits = 0
-    if c > slow and fast > slow and strong:
-        bits |= LONG_ENTRY
-    if c < slow and fast < slow and strong:
-        bits |= SHORT_ENTRY
-    if c < slow:
-        bits |= LONG_EXIT
-    if c > slow:
-        bits |= SHORT_EXIT
-    return bits
+    above, below = c > slow, c < slow
+    # without branches: the conditions flip at random from bar to bar
+    return (LONG_ENTRY * (above & (fast > slow) & strong) | SHORT_ENTRY * (below & (fast < slow) & strong)
+            | LONG_EXIT * below | SHORT_EXIT * above)
 
 
 @njit(cache=True)
@@ -53,7 +47,8 @@ def trend_flags_nb(close, at, cols, sma_fast, sma_slow, adx, adx_threshold, out)
     """`signal_bits_nb` of the instruments ``cols`` into ``out`` (uint8, bars x all instruments), 0 elsewhere.
     ``close`` and the indicators hold only the instruments some config trades: instrument ``j`` is their
     column ``at[j]``."""
-    out[:] = 0
+    if cols.shape[0] < out.shape[1]:
+        out[:] = 0
     n = close.shape[0]
     for j in cols:
         p = at[j]
