@@ -305,6 +305,8 @@ def _check_trend(cfg: Config) -> None:
     _require(0 < t.max_position <= t.max_leverage, "trend.max_position must be in (0, trend.max_leverage]")
     _require(0 < t.max_leverage <= 100, "trend.max_leverage must be in (0, 100]")
     _require(len(t.symbols) > 0, "trend.symbols must list at least one instrument, e.g. ['BTC-PERP']")
+    _require(len(set(t.symbols)) == len(t.symbols), lambda: "trend.symbols lists " + ", ".join(
+        repr(x) for x in dict.fromkeys(x for x in t.symbols if t.symbols.count(x) > 1)) + " more than once")
 
 
 def _check_execution_portfolio(cfg: Config) -> None:
@@ -337,6 +339,8 @@ def _check_engines(cfg: Config) -> None:
         _require(0 <= getattr(c, name) < 1, f"core_hodl.{name} is a fraction in [0, 1)")
     _require(c.min_order_value >= 0, "core_hodl.min_order_value must be >= 0")
     _require(len(f.underlyings) > 0, "funding.underlyings must list at least one underlying, e.g. ['BTC']")
+    _require(len(set(f.underlyings)) == len(f.underlyings), lambda: "funding.underlyings lists " + ", ".join(
+        repr(x) for x in dict.fromkeys(x for x in f.underlyings if f.underlyings.count(x) > 1)) + " more than once")
     _require(f.consecutive_positive_periods >= 1, "funding.consecutive_positive_periods must be >= 1")
     _require(f.max_hold_days > 0 and f.exit_premium > 0, "funding.max_hold_days and funding.exit_premium must be > 0")
     _require(0 <= f.compound_ratio <= 1, "funding.compound_ratio is a fraction in [0, 1]")

@@ -26,6 +26,8 @@ def test_hash_is_stable_and_sensitive():
     ({"trend": {"sma_slow": 20.5}}, "must be an integer"),
     ({"trend": {"allow_short": "yes"}}, "true or false"),
     ({"trend": {"symbols": "BTC-PERP"}}, "must be a list"),
+    ({"trend": {"symbols": ["BTC-PERP", "ETH-PERP", "BTC-PERP"]}}, "trend.symbols lists 'BTC-PERP' more than once"),
+    ({"funding": {"underlyings": ["BTC", "ETH", "ETH"]}}, "funding.underlyings lists 'ETH' more than once"),
     ({"trend": {"sma_fast": 300}}, "below trend.sma_slow"),
     ({"trend": {"risk_per_trade": 1.5}}, "fraction"),
     ({"execution": {"fill": "next_opn"}}, "did you mean 'next_open'"),
