@@ -44,7 +44,8 @@ def trend_signals_nb(close, sma_fast, sma_slow, adx, adx_threshold, out):
 
 @njit(cache=True, nogil=True)
 def trend_flags_nb(close, at, cols, sma_fast, sma_slow, adx, adx_threshold, out):
-    """`signal_bits_nb` of the instruments ``cols`` into ``out`` (uint8, bars x all instruments), 0 elsewhere.
+    """`signal_bits_nb` of the instruments ``cols`` (distinct: the config rejects repeats) into ``out`` (uint8,
+    bars x all instruments), 0 elsewhere.
     ``close`` and the indicators hold only the instruments some config trades: instrument ``j`` is their
     column ``at[j]``."""
     if cols.shape[0] < out.shape[1]:
