@@ -102,8 +102,9 @@ def indicator_tables(market, cfgs) -> tuple[TrendTables, np.ndarray]:
                 atr_nb(h, lo, c, w, atr[k])
             else:
                 atr[k][:, cols] = atr_nb(h, lo, c, w, np.empty(c.shape))
-    idx = np.array([(sma_w.index(cf.sma_fast), sma_w.index(cf.sma_slow), adx_w.index(cf.adx_window),
-                     atr_w.index(cf.atr_window)) for cf in cfgs], dtype=np.int64).reshape(len(cfgs), 4)
+    row_of = [{w: k for k, w in enumerate(ws)} for ws in (sma_w, adx_w, atr_w)]
+    idx = np.array([(row_of[0][cf.sma_fast], row_of[0][cf.sma_slow], row_of[1][cf.adx_window],
+                     row_of[2][cf.atr_window]) for cf in cfgs], dtype=np.int64).reshape(len(cfgs), 4)
     return TrendTables(c, at, sma, adx, atr, conf), idx
 
 

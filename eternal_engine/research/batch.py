@@ -27,11 +27,13 @@ def day_last_bars(index) -> np.ndarray:
     return out
 
 
-def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, stats=None, daily=None):
+def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, stats=None, daily=None,
+              trend_tables=None):
     """Statistics (``len(configs) x len(SWEEP_STATS)``, float64) and daily returns (``len(configs) x days``,
     float32) of every config, run on ``market`` with the engines ``names``, written into ``stats`` and
     ``daily`` if given. ``overrides[k]`` are the dotted keys that make ``configs[k]`` from the shared base:
-    they decide which variants the configs share."""
+    they decide which variants the configs share. ``trend_tables``: `engines.trend.indicator_tables` of these
+    configs if the caller has them (a sweep computes them once for all its batches)."""
     from eternal_engine.engines import trend as trend_engine
     from eternal_engine.metrics import periods_per_year_for
     from eternal_engine.research.batch_nb import sweep_batch_nb
@@ -64,7 +66,7 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
                 lists[name].append(make(configs[c]))
             which[c, slot] = j
     if trend_on:
-        tables, rows = trend_engine.indicator_tables(market, [cfg.trend for cfg in configs])
+        tables, rows = trend_tables or trend_engine.indicator_tables(market, [cfg.trend for cfg in configs])
         thresholds = np.array([cfg.trend.adx_threshold for cfg in configs], dtype=np.float64)
     else:
         empty = np.zeros((1, 0, m))

@@ -152,10 +152,16 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     try:
         if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
             step = chunk_size or max(1000, math.ceil(len(combos) / 10))  # fewer chunks: less waiting at their ends
+            tables = rows = None
+            if "trend" in names:  # each indicator window once for the whole sweep, not once per chunk
+                from eternal_engine.engines import trend as trend_engine
+
+                tables, rows = trend_engine.indicator_tables(data, [c.trend for c in configs])
             for i in range(0, len(combos), step):
                 j = min(i + step, len(combos))
                 with _paused_gc():
-                    run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j])
+                    run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j],
+                              trend_tables=None if tables is None else (tables, rows[i:j]))
                 bar.step(j - i)
         else:
             step = chunk_size or max(1, math.ceil(len(combos) / (4 * (os.cpu_count() or 1))))
