@@ -364,9 +364,11 @@ def _check_engines(cfg: Config) -> None:
 def _check_leverage(cfg: Config) -> None:
     t, f = cfg.trend, cfg.funding
     _require(t.max_leverage <= cfg.risk.max_leverage,
-             f"trend.max_leverage is {t.max_leverage}; allowed: at most risk.max_leverage ({cfg.risk.max_leverage})")
+             lambda: f"trend.max_leverage is {t.max_leverage}; allowed: at most risk.max_leverage "
+                     f"({cfg.risk.max_leverage})")
     _require(f.perp_leverage <= cfg.risk.max_leverage,
-             f"funding.perp_leverage is {f.perp_leverage}; allowed: at most risk.max_leverage ({cfg.risk.max_leverage})")
+             lambda: f"funding.perp_leverage is {f.perp_leverage}; allowed: at most risk.max_leverage "
+                     f"({cfg.risk.max_leverage})")
 
 
 def _check_risk(cfg: Config) -> None:
