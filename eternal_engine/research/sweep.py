@@ -35,6 +35,7 @@ from eternal_engine.research.batch import day_last_bars, run_batch
 from eternal_engine.research.sweep_nb import SWEEP_STATS
 
 OBJECTIVES = SWEEP_STATS
+SHARED_TABLES_MB = 256  # TREND's indicator tables are built once per sweep up to this size (`_shared_trend_tables`)
 
 
 @dataclass
@@ -152,11 +153,7 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     try:
         if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
             step = chunk_size or max(1000, math.ceil(len(combos) / 10))  # fewer chunks: less waiting at their ends
-            tables = rows = None
-            if "trend" in names:  # each indicator window once for the whole sweep, not once per chunk
-                from eternal_engine.engines import trend as trend_engine
-
-                tables, rows = trend_engine.indicator_tables(data, [c.trend for c in configs])
+            tables, rows = _shared_trend_tables(data, configs) if "trend" in names else (None, None)
             for i in range(0, len(combos), step):
                 j = min(i + step, len(combos))
                 with _paused_gc():
@@ -185,6 +182,20 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
                          freq="D")
     daily_df = pd.DataFrame(daily.T, index=days, columns=range(len(combos)), copy=False)  # pandas stores it as is
     return SweepResult(table, daily_df, objective, params, config)
+
+
+def _shared_trend_tables(data, configs: list) -> tuple:
+    """TREND's indicator tables for all ``configs`` at once (each window computed once, not once per chunk) if
+    they take at most `SHARED_TABLES_MB`; else ``(None, None)``: each chunk then builds the tables of its own
+    windows, so memory stays bounded by a chunk's windows (a sweep over thousands of distinct windows)."""
+    from eternal_engine.engines import trend as trend_engine
+
+    trends = [c.trend for c in configs]
+    tables = (len({w for t in trends for w in (t.sma_fast, t.sma_slow)}) + len({t.atr_window for t in trends})
+              + 2 * len({t.adx_window for t in trends}))  # ADX and its float32 confidence: under two tables
+    if tables * data.arrays.close.nbytes > SHARED_TABLES_MB * 2**20:
+        return None, None
+    return trend_engine.indicator_tables(data, trends)
 
 
 def run_chunk(data, base: dict, engines, combos: list[dict]) -> tuple[np.ndarray, np.ndarray]:

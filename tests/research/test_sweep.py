@@ -82,6 +82,25 @@ def test_combinations_sharing_some_inputs_each_equal_their_backtest(market):
     assert len(hashes) == len(MIXED)  # every combination really differs
 
 
+def test_indicator_tables_built_per_chunk_above_the_memory_budget_give_the_same_sweep(market, monkeypatch):
+    import sys
+
+    from eternal_engine.engines import trend as trend_engine
+
+    sweep_mod = sys.modules[sweep.__module__]
+    built = []
+    real = trend_engine.indicator_tables
+    monkeypatch.setattr(trend_engine, "indicator_tables", lambda m, cfgs: built.append(len(cfgs)) or real(m, cfgs))
+    combos = MIXED[:4]  # different SMA, ADX and ATR windows
+    shared = sweep(market, combinations=combos, progress=False, chunk_size=2)
+    assert built == [4]  # once for the whole sweep
+    monkeypatch.setattr(sweep_mod, "SHARED_TABLES_MB", 0)
+    per_chunk = sweep(market, combinations=combos, progress=False, chunk_size=2)
+    assert built == [4, 2, 2]  # over the budget: each chunk its own windows
+    pd.testing.assert_frame_equal(per_chunk.table, shared.table)
+    pd.testing.assert_frame_equal(per_chunk.daily_returns, shared.daily_returns)
+
+
 def test_daily_compounding_in_the_loop_equals_daily_returns_on_hourly_bars_with_a_missing_day():
     from eternal_engine.report import daily_returns
     from eternal_engine.research.batch import day_last_bars
