@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import operator
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,10 +246,10 @@ class Config:
         """sha256 of the canonical JSON of the config (stable across runs and machines): ``{"core_hodl":{...},
         ...,"trend":{...}}``, sections in name order. Configs sharing every section but the last (a TREND sweep)
         share the hash of the rest, fed once."""
-        *head, last = (getattr(self, name) for name in _HASH_ORDER)
-        key = tuple(map(id, head))
+        *head, last = _hash_sections(self)
+        key = tuple(map(id, head))  # the memo keeps these sections alive, so their ids name them alone
         hit = _HASH_PREFIX_MEMO.get(key)
-        if hit is None or any(a is not b for a, b in zip(hit[0], head)):
+        if hit is None:
             if len(_HASH_PREFIX_MEMO) > 256:
                 _HASH_PREFIX_MEMO.clear()
             text = "{" + "".join(f'"{name}":{_section_json(sec)},' for name, sec in zip(_HASH_ORDER, head))
@@ -260,8 +261,10 @@ class Config:
 
 _SECTIONS = typing.get_type_hints(Config)  # section name -> its dataclass
 _HASH_ORDER = tuple(sorted(_SECTIONS))
+_hash_sections = operator.attrgetter(*_HASH_ORDER)
 _HASH_PREFIX_MEMO: dict[tuple, tuple[list, object]] = {}  # ids of all sections but the last -> (them, sha256 fed)
 _JSON_MEMO: dict[int, tuple[object, str]] = {}
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # made once: json.dumps makes one per call
 _DATACLASS_FIELDS: dict[type, tuple[str, ...] | bool] = {}
 
 
@@ -270,7 +273,7 @@ def _section_json(section) -> str:
     hit = _JSON_MEMO.get(id(section))
     if hit is not None and hit[0] is section:
         return hit[1]
-    text = json.dumps(_plain(section), sort_keys=True, separators=(",", ":"))
+    text = _CANONICAL_JSON.encode(_plain(section))
     if len(_JSON_MEMO) > 4096:
         _JSON_MEMO.clear()
     _JSON_MEMO[id(section)] = (section, text)

@@ -13,6 +13,26 @@ def test_repository_yaml_equals_the_defaults():
     assert Config.from_yaml(REPO_YAML) == Config()
 
 
+def test_hash_is_the_sha256_of_the_canonical_json_whatever_the_memos_hold():
+    import gc
+    import hashlib
+    import json
+
+    def canonical(cfg):
+        text = json.dumps(cfg.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    overrides = [{}, {"trend.sma_slow": 150}, {"risk.kelly_fraction": 0.25}, {"portfolio.dca_amount": 0.0},
+                 {"core_hodl.weights": {"BTC": 0.5, "ETH": 0.5}}, {"execution.slippage": -0.0}]
+    for _ in range(3):  # configs die between rounds: ids of dead sections get reused by new ones
+        base = Config()  # its variants share their unchanged sections: the memos' case
+        for over in overrides:
+            cfg = base.with_overrides(over)
+            assert cfg.config_hash() == canonical(cfg), over
+        del base, cfg
+        gc.collect()
+
+
 def test_hash_is_stable_and_sensitive():
     assert Config().config_hash() == Config.from_yaml(REPO_YAML).config_hash()
     assert Config().config_hash() != Config().with_overrides({"trend.sma_slow": 201}).config_hash()
