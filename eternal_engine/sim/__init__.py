@@ -72,7 +72,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
         (a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), g["costs"], g["sleeves"], g["trend"],
         g["core"], g["funding"], g["tactical"], g["risk"], g["orch"], g["calendar"], ext_qty, init_cash,
         new_trade_state(len(names), m), sleeve_eq := np.empty((n, len(names))), level := np.empty(n, np.int8),
-        state := np.empty((n, len(names)), np.uint8), *new_record_buffers(n, len(names), m),
+        state := np.empty((n, len(names)), np.uint8), *new_record_buffers(n, len(names), m, a.funding),
     )
     *records, stops, entry_dist = out
     out = (sleeve_eq, level, state, *records)

@@ -164,16 +164,31 @@ def chunk_room(n_sleeves, n_cols):
 
 
 def record_capacity(n_bars: int, n_sleeves: int, n_cols: int) -> int:
-    """Initial length of each record buffer: the bar loop's room for one chunk plus one record per 2 bars, so
-    a run that trades normally never grows them."""
+    """Initial length of each record buffer but the funding payments': the bar loop's room for one chunk plus
+    one record per 2 bars, so a run that trades normally never grows them."""
     return int(chunk_room(n_sleeves, n_cols)) + n_bars // 2
 
 
-def new_record_buffers(n_bars: int, n_sleeves: int, n_cols: int):
-    """Empty (orders, fills, funding payments, trades, events) record arrays for the simulator.
+@njit(cache=True)
+def payment_capacity(funding, n_sleeves):
+    """Length of the funding-payment buffer that no run on ``funding`` (bars x instruments) outgrows: the bar
+    loop's room for one chunk plus one payment per sleeve for each rate that settles (a perp held through
+    every settlement pays on all of them, far more than one record per 2 bars; growing the buffer copies it)."""
+    settling = 0
+    for t in range(funding.shape[0]):
+        for i in range(funding.shape[1]):
+            settling += funding[t, i] != 0.0
+    return chunk_room(n_sleeves, funding.shape[1]) + settling * n_sleeves
+
+
+def new_record_buffers(n_bars: int, n_sleeves: int, n_cols: int, funding=None):
+    """Empty (orders, fills, funding payments, trades, events) record arrays for the simulator; ``funding``
+    (bars x instruments, the market's rates) sizes the payments' buffer (`payment_capacity`).
 
     Only the pages written to cost memory, and numpy backs big arrays with huge pages, so generous buffers
     are cheap while growing inside Numba is not.
     """
     cap = record_capacity(n_bars, n_sleeves, n_cols)
-    return tuple(np.empty(cap, dtype=dt) for dt in (order_dt, fill_dt, funding_dt, trade_dt, event_dt))
+    pay_cap = cap if funding is None else int(payment_capacity(funding, n_sleeves))
+    return tuple(np.empty(pay_cap if dt is funding_dt else cap, dtype=dt)
+                 for dt in (order_dt, fill_dt, funding_dt, trade_dt, event_dt))
