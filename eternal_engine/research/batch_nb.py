@@ -14,7 +14,7 @@ from eternal_engine.research.sweep_nb import sweep_stats_nb
 from eternal_engine.sim.inputs import TrendIn
 from eternal_engine.sim.nb import simulate_nb
 from eternal_engine.sim.records import (
-    EV_CONTRIBUTION, TradeState, chunk_room, event_dt, fill_dt, funding_dt, order_dt, trade_dt,
+    EV_CONTRIBUTION, TradeState, chunk_room, event_dt, fill_dt, funding_dt, order_dt, payment_capacity, trade_dt,
 )
 
 # columns of ``which``: the variant each combination uses from each list
@@ -39,6 +39,7 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
     n_sleeves = cash_v[0].shape[0]  # the same sleeves in every combination
     shape = (n_sleeves, m)
     cap = chunk_room(n_sleeves, m) + n // 2  # `records.record_capacity`: no growth in a normal run
+    pay_cap = payment_capacity(mk[4], n_sleeves)  # none ever
     # ``n_blocks`` blocks of combinations (a few per thread) each reuse one set of buffers
     for b in prange(n_blocks):
         flags = np.empty((n_t, m), dtype=np.uint8)
@@ -47,8 +48,10 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
         sleeve_eq = np.empty((n, n_sleeves))
         level = np.empty(n, np.int8)
         state = np.empty((n, n_sleeves), np.uint8)
-        bufs = (np.empty(cap, order_dt), np.empty(cap, fill_dt), np.empty(cap, funding_dt), np.empty(cap, trade_dt),
-                np.empty(cap, event_dt))
+        flows = np.zeros(n)
+        rets = np.empty(n)
+        bufs = (np.empty(cap, order_dt), np.empty(cap, fill_dt), np.empty(pay_cap, funding_dt),
+                np.empty(cap, trade_dt), np.empty(cap, event_dt))
         for k in range(b * n_combos // n_blocks, (b + 1) * n_combos // n_blocks):
             w = which[k]
             init_cash = cash_v[w[W_CASH]]
@@ -64,42 +67,36 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
                               funding_v[w[W_FUNDING]], tactical_v[w[W_TACTICAL]], risk_v[w[W_RISK]],
                               orch_v[w[W_ORCH]], cal_v[w[W_CAL]], ext_qty, init_cash, ts, sleeve_eq, level, state,
                               bufs[0], bufs[1], bufs[2], bufs[3], bufs[4])
-            rets = time_weighted_nb(sleeve_eq, init_cash.sum(), out[4])
+            returns_nb(sleeve_eq, init_cash.sum(), out[4], day_last, flows, rets, daily_out[k])
             sweep_stats_nb(rets, periods_per_year, stats_out[k])
-            daily_returns_nb(rets, day_last, daily_out[k])
 
 
 @njit(cache=True)
-def time_weighted_nb(sleeve_equity, initial, events):
-    """Per-bar ``(E_t - C_t) / E_{t-1} - 1`` (`attribution.time_weighted_returns`) from sleeve equity and the
-    contribution events."""
+def returns_nb(sleeve_equity, initial, events, day_last, flows, rets, daily):
+    """Per-bar time-weighted returns ``(E_t - C_t) / E_{t-1} - 1`` (`attribution.time_weighted_returns`) from
+    sleeve equity and the contribution events into ``rets`` and, in the same pass, the daily returns
+    (`report.daily_returns`) into ``daily``: the equity ``cumprod(1 + r)`` sampled at each day's last bar
+    (``day_last[d]``, -1 for a day without bars: carried over), and its change. ``flows`` (one per bar) must
+    be zero; it is left zero."""
     n, n_sleeves = sleeve_equity.shape
-    flows = np.zeros(n)
     for e in range(events.shape[0]):
         if events[e]["kind"] == EV_CONTRIBUTION:
             flows[events[e]["bar"]] += events[e]["amount"]
-    rets = np.empty(n)
     prev = initial
-    for t in range(n):
-        eq = 0.0
-        for s in range(n_sleeves):
-            eq += sleeve_equity[t, s]
-        rets[t] = (eq - flows[t]) / prev - 1.0
-        prev = eq
-    return rets
-
-
-@njit(cache=True)
-def daily_returns_nb(returns, day_last, out):
-    """`report.daily_returns` in a loop: the equity ``cumprod(1 + r)`` sampled at each day's last bar (carried
-    over days without bars), and its change."""
     wealth = 1.0
     last = 1.0
     t = 0
     for d in range(day_last.shape[0]):
         while t <= day_last[d]:
-            wealth *= 1.0 + returns[t]
+            eq = 0.0
+            for s in range(n_sleeves):
+                eq += sleeve_equity[t, s]
+            r = (eq - flows[t]) / prev - 1.0
+            flows[t] = 0.0
+            rets[t] = r
+            prev = eq
+            wealth *= 1.0 + r
             t += 1
-        out[d] = wealth / last - 1.0
+        daily[d] = wealth / last - 1.0
         last = wealth
-    return out
+    return rets

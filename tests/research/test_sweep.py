@@ -101,18 +101,35 @@ def test_indicator_tables_built_per_chunk_above_the_memory_budget_give_the_same_
     pd.testing.assert_frame_equal(per_chunk.daily_returns, shared.daily_returns)
 
 
-def test_daily_compounding_in_the_loop_equals_daily_returns_on_hourly_bars_with_a_missing_day():
+def test_returns_in_the_loop_equal_time_weighted_and_daily_returns_on_hourly_bars_with_a_missing_day():
+    from eternal_engine.attribution import time_weighted_returns
     from eternal_engine.report import daily_returns
     from eternal_engine.research.batch import day_last_bars
-    from eternal_engine.research.batch_nb import daily_returns_nb
+    from eternal_engine.research.batch_nb import returns_nb
+    from eternal_engine.sim.records import EV_CONTRIBUTION, event_dt
 
     idx = pd.date_range("2024-01-01 05:00", periods=24 * 6, freq="h", tz="UTC")
     idx = idx[(idx.day != 3)]  # a day without bars: its return is 0
-    r = pd.Series(np.random.default_rng(3).normal(0, 0.01, len(idx)), index=idx)
-    ref = daily_returns(r)
-    got = daily_returns_nb(r.to_numpy(), day_last_bars(idx), np.empty(len(ref)))
-    np.testing.assert_allclose(got, ref.to_numpy(), rtol=1e-12, atol=1e-15)
-    assert got[2] == 0.0 and len(got) == 7
+    rng = np.random.default_rng(3)
+    sleeves = 1_000.0 * np.cumprod(1 + rng.normal(0, 0.01, (len(idx), 2)), axis=0)
+    events = np.zeros(3, event_dt)
+    events["kind"] = [EV_CONTRIBUTION, EV_CONTRIBUTION + 1, EV_CONTRIBUTION]
+    events["bar"], events["amount"] = [7, 9, 30], [150.0, 99.0, 40.0]  # the middle one is not a contribution
+    sleeves[7:] += 100.0
+    sleeves[7:, 1] += 50.0
+    sleeves[30:, 0] += 40.0
+    flows = np.zeros(len(idx))
+    flows[[7, 30]] = [150.0, 40.0]
+    ref = pd.Series(time_weighted_returns(sleeves.sum(axis=1), 2_000.0, flows), index=idx)
+    ref_daily = daily_returns(ref)
+    buf = np.zeros(len(idx))
+    rets, daily = np.empty(len(idx)), np.empty(len(ref_daily))
+    for _ in range(2):  # the flows buffer is left zero for the next combination
+        returns_nb(sleeves, 2_000.0, events, day_last_bars(idx), buf, rets, daily)
+        np.testing.assert_allclose(rets, ref.to_numpy(), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(daily, ref_daily.to_numpy(), rtol=1e-12, atol=1e-15)
+        assert not buf.any()
+    assert daily[2] == 0.0 and len(daily) == 7 and abs(rets[7]) < 0.05 and abs(rets[30]) < 0.05
 
 
 @pytest.mark.parametrize("grid, message", [
