@@ -9,26 +9,49 @@ from eternal_engine.config import Config
 from eternal_engine.data.market import MarketData
 from eternal_engine.engines import trend
 from eternal_engine.engines.trend_nb import (
-    LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TrendSignals, pack_signals, trend_signals_nb,
+    LONG_ENTRY, LONG_EXIT, SHORT_ENTRY, SHORT_EXIT, TrendSignals, pack_signals, trend_flags_nb,
 )
 from eternal_engine.sim import simulate
 from tests.helpers import UNGOVERNED
 
 
-def test_signals_match_pandas_expressions():
+@pytest.mark.parametrize("cols", [[0, 1, 2], [2, 0, 1], [1], [2, 0]])
+def test_signals_match_pandas_expressions(cols):
+    # every instrument (one flat loop over the tables) or some of them (column by column, the rest 0)
     rng = np.random.default_rng(1)
     n = 500
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, 2)), axis=0))
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, 3)), axis=0))
     c = pd.DataFrame(close)
     fast, slow = c.rolling(20).mean(), c.rolling(60).mean()
-    adx = pd.DataFrame(rng.uniform(0, 50, (n, 2)))
-    flags = trend_signals_nb(close, fast.to_numpy(), slow.to_numpy(), adx.to_numpy(), 25.0,
-                             np.empty(close.shape, dtype=np.uint8))
+    adx = pd.DataFrame(rng.uniform(0, 50, (n, 3)))
+    flags = trend_flags_nb(close, np.arange(3), np.array(cols), fast.to_numpy(), slow.to_numpy(), adx.to_numpy(),
+                           25.0, np.full(close.shape, 255, dtype=np.uint8))
     le, se, lx, sx = ((flags & bit) != 0 for bit in (LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT))
-    np.testing.assert_array_equal(le, ((c > slow) & (fast > slow) & (adx > 25)).to_numpy())
-    np.testing.assert_array_equal(se, ((c < slow) & (fast < slow) & (adx > 25)).to_numpy())
-    np.testing.assert_array_equal(lx, (c < slow).to_numpy())
-    np.testing.assert_array_equal(sx, (c > slow).to_numpy())
+    traded = np.isin(np.arange(3), cols)
+    np.testing.assert_array_equal(le, ((c > slow) & (fast > slow) & (adx > 25)).to_numpy() & traded)
+    np.testing.assert_array_equal(se, ((c < slow) & (fast < slow) & (adx > 25)).to_numpy() & traded)
+    np.testing.assert_array_equal(lx, (c < slow).to_numpy() & traded)
+    np.testing.assert_array_equal(sx, (c > slow).to_numpy() & traded)
+    assert not flags[:, ~traded].any() and flags.max() <= 15
+
+
+def test_signals_of_a_subset_of_instruments_read_their_columns_of_the_tables():
+    # tables over instruments 1 and 3 of four (``at`` maps an instrument to its column)
+    rng = np.random.default_rng(2)
+    n = 300
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, 2)), axis=0))
+    c = pd.DataFrame(close)
+    fast, slow = c.rolling(10).mean(), c.rolling(30).mean()
+    adx = pd.DataFrame(rng.uniform(0, 50, (n, 2)))
+    at = np.array([-1, 0, -1, 1])
+    flags = trend_flags_nb(close, at, np.array([3, 1]), fast.to_numpy(), slow.to_numpy(), adx.to_numpy(), 20.0,
+                           np.full((n, 4), 255, dtype=np.uint8))
+    ref = trend_flags_nb(close, np.arange(2), np.arange(2), fast.to_numpy(), slow.to_numpy(), adx.to_numpy(), 20.0,
+                         np.empty((n, 2), dtype=np.uint8))
+    np.testing.assert_array_equal(flags[:, [1, 3]], ref)
+    assert not flags[:, [0, 2]].any()
+    np.testing.assert_array_equal((ref[:, 0] & LONG_ENTRY) != 0,
+                                  ((c[0] > slow[0]) & (fast[0] > slow[0]) & (adx[0] > 20)).to_numpy())
 
 
 def scripted_market(opens, highs, lows, closes, symbol="BTC-PERP"):
