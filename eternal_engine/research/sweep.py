@@ -95,6 +95,21 @@ class SweepResult:
         return fig
 
 
+@contextlib.contextmanager
+def _paused_gc():
+    """Python's cyclic garbage collector off during a sweep (also as a decorator): building thousands of configs
+    and input variants (no reference cycles among them) triggers collections, and each older-generation one
+    scans every object of the process, Numba's compiled code included. Those once took about a fifth of a
+    10,000-combination sweep's time; the young ones left scanned the live configs (~10 ms a sweep)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
+
+
 def combinations_of(grid: dict) -> list[dict]:
     """The full product of ``grid`` (dotted key -> list of values) as a list of override dicts."""
     if not isinstance(grid, dict) or not grid:
@@ -112,6 +127,7 @@ def combinations_of(grid: dict) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
+@_paused_gc()
 def sweep(data, config: Config | None = None, grid: dict | None = None, *, combinations: list[dict] | None = None,
           engines=None, objective: str = "sharpe", executor: Executor | None = None, chunk_size: int | None = None,
           progress: bool = True) -> SweepResult:
@@ -129,16 +145,15 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     names = check_engines(ENGINES if engines is None else engines)
     if len(data.index) < 2:
         raise ConfigError(f"the data holds {len(data.index)} bar(s): a sweep needs at least 2")
-    with _paused_gc():
-        combos = combinations_of(grid) if combinations is None else [dict(c) for c in combinations]
-        if not combos:
-            raise ConfigError("combinations is empty")
-        # the daily returns (a row per combination) are faulted in on another core while the configs are built:
-        # first-touching 150 MB of fresh memory costs as much as building 10,000 configs
-        daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)
-        with beside(lambda: daily.fill(np.nan), name="ee-fault-in"):  # numpy drops the GIL while filling
-            configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
-            hashes = [c.config_hash() for c in configs]
+    combos = combinations_of(grid) if combinations is None else [dict(c) for c in combinations]
+    if not combos:
+        raise ConfigError("combinations is empty")
+    # the daily returns (a row per combination) are faulted in on another core while the configs are built:
+    # first-touching 150 MB of fresh memory costs as much as building 10,000 configs
+    daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)
+    with beside(lambda: daily.fill(np.nan), name="ee-fault-in"):  # numpy drops the GIL while filling
+        configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
+        hashes = [c.config_hash() for c in configs]
     params = tuple(dict.fromkeys(k for c in combos for k in c))
     if "trend" in names:
         from eternal_engine.engines.trend import warmup
@@ -156,9 +171,8 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
             tables, rows = _shared_trend_tables(data, configs) if "trend" in names else (None, None)
             for i in range(0, len(combos), step):
                 j = min(i + step, len(combos))
-                with _paused_gc():
-                    run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j],
-                              trend_tables=None if tables is None else (tables, rows[i:j]))
+                run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j],
+                          trend_tables=None if tables is None else (tables, rows[i:j]))
                 bar.step(j - i)
         else:
             step = chunk_size or max(1, math.ceil(len(combos) / (4 * (os.cpu_count() or 1))))
@@ -203,20 +217,6 @@ def run_chunk(data, base: dict, engines, combos: list[dict]) -> tuple[np.ndarray
     (see `run_batch`). A plain function of picklable arguments, so any executor can run it."""
     base_cfg = Config.from_dict(base)
     return run_batch(data, [base_cfg.with_overrides(c) for c in combos], combos, tuple(engines))
-
-
-@contextlib.contextmanager
-def _paused_gc():
-    """Python's cyclic garbage collector off while thousands of configs and input variants are built (they hold
-    no reference cycles): their allocations trigger full collections, each of which scans every object of the
-    process, Numba's compiled code included. Those took about a fifth of a 10,000-combination sweep's time."""
-    was_on = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_on:
-            gc.enable()
 
 
 class _Progress:
