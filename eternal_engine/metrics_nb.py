@@ -30,14 +30,18 @@ def stats_passes_nb(a, ts, first_peak, out):
     peak_ts = first_peak
     duration = 0
     timed = ts.shape[0] > 0
+    trough = 1.0  # lowest wealth since the peak: the worst ratio of a drawdown is trough / peak, divided once
+    #               per new peak, not per bar (equal to the per-bar minimum: division by a positive peak is monotonic)
     for t in range(n):
         r = a[t]
         wealth *= 1.0 + r
+        if wealth > peak:
+            worst = trough / peak
+            min_ratio = worst if worst < min_ratio else min_ratio
+            peak = trough = wealth
         # selects, not branches or Numba's min/max (those compile to calls here)
-        peak = wealth if wealth > peak else peak
-        ratio = wealth / peak
-        min_ratio = ratio if ratio < min_ratio else min_ratio
-        if ratio < 1.0:
+        trough = wealth if wealth < trough else trough
+        if wealth < peak:  # exactly when wealth / peak < 1 (a ratio 1 ulp below 1 cannot round up to it)
             if not under:
                 under = True
                 any_under = True
@@ -56,6 +60,8 @@ def stats_passes_nb(a, ts, first_peak, out):
         n_neg += r < 0.0
         pos_sum += r if r > 0.0 else 0.0
         n_pos += r > 0.0
+    worst = trough / peak
+    min_ratio = worst if worst < min_ratio else min_ratio
     mean = s / n
     m2 = m3 = m4 = 0.0
     for t in range(n):
