@@ -39,7 +39,7 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
     n_sleeves = cash_v[0].shape[0]  # the same sleeves in every combination
     shape = (n_sleeves, m)
     cap = chunk_room(n_sleeves, m) + n // 2  # `records.record_capacity`: no growth in a normal run
-    pay_cap = payment_capacity(mk[4], n_sleeves)  # none ever
+    pay_cap = max(cap, payment_capacity(mk[4], n_sleeves))  # none ever (`records.new_record_buffers`)
     # ``n_blocks`` blocks of combinations (a few per thread) each reuse one set of buffers
     for b in prange(n_blocks):
         flags = np.empty((n_t, m), dtype=np.uint8)

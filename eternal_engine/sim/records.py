@@ -189,6 +189,7 @@ def new_record_buffers(n_bars: int, n_sleeves: int, n_cols: int, funding=None):
     are cheap while growing inside Numba is not.
     """
     cap = record_capacity(n_bars, n_sleeves, n_cols)
-    pay_cap = cap if funding is None else int(payment_capacity(funding, n_sleeves))
+    # never shorter than the others: the bar loop runs as many bars per call as the shortest buffer surely holds
+    pay_cap = cap if funding is None else max(cap, int(payment_capacity(funding, n_sleeves)))
     return tuple(np.empty(pay_cap if dt is funding_dt else cap, dtype=dt)
                  for dt in (order_dt, fill_dt, funding_dt, trade_dt, event_dt))
