@@ -15,15 +15,18 @@ from eternal_engine.sim import simulate
 from tests.helpers import UNGOVERNED
 
 
+def signal_inputs(seed, n, k, fast_w, slow_w):
+    """Random-walk closes (n x k), their SMAs as pandas frames, a uniform random 'ADX'."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, k)), axis=0))
+    c = pd.DataFrame(close)
+    return close, c, c.rolling(fast_w).mean(), c.rolling(slow_w).mean(), pd.DataFrame(rng.uniform(0, 50, (n, k)))
+
+
 @pytest.mark.parametrize("cols", [[0, 1, 2], [2, 0, 1], [1], [2, 0]])
 def test_signals_match_pandas_expressions(cols):
     # every instrument (one flat loop over the tables) or some of them (column by column, the rest 0)
-    rng = np.random.default_rng(1)
-    n = 500
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, 3)), axis=0))
-    c = pd.DataFrame(close)
-    fast, slow = c.rolling(20).mean(), c.rolling(60).mean()
-    adx = pd.DataFrame(rng.uniform(0, 50, (n, 3)))
+    close, c, fast, slow, adx = signal_inputs(1, 500, 3, 20, 60)
     flags = trend_flags_nb(close, np.arange(3), np.array(cols), fast.to_numpy(), slow.to_numpy(), adx.to_numpy(),
                            25.0, np.full(close.shape, 255, dtype=np.uint8))
     le, se, lx, sx = ((flags & bit) != 0 for bit in (LONG_ENTRY, SHORT_ENTRY, LONG_EXIT, SHORT_EXIT))
@@ -37,12 +40,8 @@ def test_signals_match_pandas_expressions(cols):
 
 def test_signals_of_a_subset_of_instruments_read_their_columns_of_the_tables():
     # tables over instruments 1 and 3 of four (``at`` maps an instrument to its column)
-    rng = np.random.default_rng(2)
     n = 300
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, (n, 2)), axis=0))
-    c = pd.DataFrame(close)
-    fast, slow = c.rolling(10).mean(), c.rolling(30).mean()
-    adx = pd.DataFrame(rng.uniform(0, 50, (n, 2)))
+    close, c, fast, slow, adx = signal_inputs(2, n, 2, 10, 30)
     at = np.array([-1, 0, -1, 1])
     flags = trend_flags_nb(close, at, np.array([3, 1]), fast.to_numpy(), slow.to_numpy(), adx.to_numpy(), 20.0,
                            np.full((n, 4), 255, dtype=np.uint8))
