@@ -98,10 +98,10 @@ class SweepResult:
 
 @contextlib.contextmanager
 def _paused_gc():
-    """Python's cyclic garbage collector off during a sweep (also as a decorator): building thousands of configs
-    and input variants (no reference cycles among them) triggers collections, and each older-generation one
-    scans every object of the process, Numba's compiled code included. Those once took about a fifth of a
-    10,000-combination sweep's time; the young ones left scanned the live configs (~10 ms a sweep)."""
+    """Python's cyclic garbage collector off while a sweep builds its configs, runs its local batches and its
+    result table (no reference cycles among them): those allocations trigger collections, and each older-
+    generation one scans every object of the process, Numba's compiled code included. They once took about a
+    fifth of a 10,000-combination sweep's time; the young ones left scanned the live configs (~10 ms)."""
     was_on = gc.isenabled()
     gc.disable()
     try:
@@ -128,7 +128,6 @@ def combinations_of(grid: dict) -> list[dict]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
-@_paused_gc()
 def sweep(data, config: Config | None = None, grid: dict | None = None, *, combinations: list[dict] | None = None,
           engines=None, objective: str = "sharpe", executor: Executor | None = None, chunk_size: int | None = None,
           progress: bool = True) -> SweepResult:
@@ -151,7 +150,7 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
         raise ConfigError("combinations is empty")
     daily = np.empty((len(combos), len(day_last_bars(data.index))), dtype=np.float32)  # every row is written
     built = threading.Event()
-    with beside(lambda: _fault_in(daily, built), name="ee-fault-in"):
+    with _paused_gc(), beside(lambda: _fault_in(daily, built), name="ee-fault-in"):
         try:
             configs = [config.with_overrides(c) for c in combos]  # validates every combination up front
             hashes = [c.config_hash() for c in configs]
@@ -171,13 +170,14 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     try:
         if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
             step = chunk_size or max(1000, math.ceil(len(combos) / 10))  # fewer chunks: less waiting at their ends
-            tables, rows = _shared_trend_tables(data, configs) if "trend" in names else (None, None)
-            for i in range(0, len(combos), step):
-                j = min(i + step, len(combos))
-                run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j],
-                          trend_tables=None if tables is None else (tables, rows[i:j]))
-                bar.step(j - i)
-        else:
+            with _paused_gc():
+                tables, rows = _shared_trend_tables(data, configs) if "trend" in names else (None, None)
+                for i in range(0, len(combos), step):
+                    j = min(i + step, len(combos))
+                    run_batch(data, configs[i:j], combos[i:j], names, stats=stats[i:j], daily=daily[i:j],
+                              trend_tables=None if tables is None else (tables, rows[i:j]))
+                    bar.step(j - i)
+        else:  # the collector stays on while remote work (possibly hours of it) is awaited
             step = chunk_size or max(1, math.ceil(len(combos) / (4 * (os.cpu_count() or 1))))
             base = config.to_dict()
             futures = [(i, executor.submit(run_chunk, data, base, names, combos[i:i + step]))
@@ -189,12 +189,13 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
     finally:
         bar.close()
 
-    table = pd.DataFrame({**{p: [c.get(p) for c in combos] for p in params},
-                          **{name: stats[:, k] for k, name in enumerate(SWEEP_STATS)}})
-    table.insert(0, "combo", np.arange(len(combos)))
-    table["config_hash"] = hashes
-    table = table.sort_values(objective, ascending=objective == "volatility_ann", na_position="last",
-                              kind="stable").reset_index(drop=True)
+    with _paused_gc():
+        table = pd.DataFrame({**{p: [c.get(p) for c in combos] for p in params},
+                              **{name: stats[:, k] for k, name in enumerate(SWEEP_STATS)}})
+        table.insert(0, "combo", np.arange(len(combos)))
+        table["config_hash"] = hashes
+        table = table.sort_values(objective, ascending=objective == "volatility_ann", na_position="last",
+                                  kind="stable").reset_index(drop=True)
     days = pd.date_range(data.index[0].tz_convert("UTC").tz_localize(None).normalize(), periods=daily.shape[1],
                          freq="D")
     daily_df = pd.DataFrame(daily.T, index=days, columns=range(len(combos)), copy=False)  # pandas stores it as is
