@@ -16,7 +16,7 @@ What is measured (see benchmarks/README.md for details and caveats):
   BTC-PERP and ETH-PERP; vectorbt gets the same closes with the (UTC) tz dropped from the index.
 * ours: ``research.sweep.sweep(market, grid={"trend.sma_fast": 100 windows, "trend.sma_slow": 100 windows},
   engines=["trend"], progress=False)``: the full TREND backtest of every combination, scored in parallel Numba
-  loops. Reported beside the whole time: the simulation kernel alone (``research.batch_nb.sweep_batch_nb``,
+  loops. Reported beside the whole time: the simulation kernel alone (``research.batch_nb.sweep_batch_trend_nb``,
   summed over the chunks of one sweep) and everything else (config validation, hashes, variant planning,
   TREND's indicator tables, the result table).
 * vectorbt: the same 10,000 (fast, slow) window pairs as ``vbt.MA.run`` x 2, entries = fast crossed above slow,
@@ -61,7 +61,7 @@ GOAL_MEMORY_SHARE = 16.0  # vectorbt's peak memory / ours
 OURS_PARTS = ("config validation, hashes, result table (`sweep()` outside `run_batch` and the indicators)",
               "variant planning (`run_batch` outside the kernel)",
               "TREND indicator tables (`engines.trend.indicator_tables`)",
-              "simulation + scoring kernel (`batch_nb.sweep_batch_nb`)")
+              "simulation + scoring kernel (`batch_nb.sweep_batch_trend_nb`)")
 VBT_PARTS = ("`MA.run` x 2 + crossover signals", "`from_signals` outside its kernel",
              "`from_signals`' Numba kernel (`dispatch.simulate_from_signals`)",
              "`total_return` + `sharpe_ratio` + `max_drawdown`")
@@ -140,13 +140,13 @@ def timed_runs(market, close_df, fast, slow, c, reps) -> tuple[list, list, dict]
         with contextlib.ExitStack() as stack:
             stack.enter_context(spy(sweep_mod, "run_batch", time_sink(spent, "run_batch")))
             stack.enter_context(spy(trend_engine, "indicator_tables", time_sink(spent, "indicators")))
-            stack.enter_context(spy(batch_nb, "sweep_batch_nb", time_sink(spent, "kernel")))
+            stack.enter_context(spy(batch_nb, "sweep_batch_trend_nb", time_sink(spent, "kernel")))
             t0 = time.perf_counter()
             res = ours_sweep(market, fast, slow)
             spent["whole"] = time.perf_counter() - t0
         if not spent["kernel"] or not spent["run_batch"]:
             raise RuntimeError("sweep() no longer calls research.sweep.run_batch / research.batch_nb."
-                               "sweep_batch_nb: update this benchmark")
+                               "sweep_batch_trend_nb: update this benchmark")
         ours.append(spent)
         top = res.best()
         work["ours_best"] = {k: float(top[k]) for k in ("trend.sma_fast", "trend.sma_slow", "sharpe", "total_return")}
@@ -279,7 +279,7 @@ def render(info: dict, r: dict, reps: int) -> str:
              f"combinations/s): {_met(wo < goal_s)}; ≥ {GOAL_SPEEDUP:g}× faster than vectorbt: "
              f"{_met(speedup >= GOAL_SPEEDUP)} ({speedup:.1f}×) |")
     L.append(f"| ↳ combinations per second | {k / wo:,.0f} | {k / wv:,.0f} | {ratio(wv, wo)} | (info) |")
-    L.append(f"| ↳ simulation kernel alone, s (ours: `batch_nb.sweep_batch_nb`, summed over the chunks of one "
+    L.append(f"| ↳ simulation kernel alone, s (ours: `batch_nb.sweep_batch_trend_nb`, summed over the chunks of one "
              f"sweep; vectorbt: `dispatch.simulate_from_signals`) | {r['kernel_ours_s']:.3f} | "
              f"{r['kernel_vbt_s']:.3f} | {ratio(r['kernel_ours_s'], r['kernel_vbt_s'])} | (info) |")
     L.append(f"| ↳ outside the kernel, s (ours: Python planning — config validation, hashes, variant planning — "

@@ -14,7 +14,8 @@ What is measured (see benchmarks/README.md for the meaning of every number and t
   ``bench_portfolio.py``). ``cfg`` is the default config with ``trend.symbols = ["BTC-PERP"]``, so since the
   portfolio extension it includes the monthly DCA contribution (``portfolio.dca_amount``, paid into the TREND
   sleeve) and the drawdown-breaker / loss-limit governance; the sleeve gets the whole initial capital.
-* sim step: ours = the ``simulate_nb(...)`` call alone, replayed with the exact arguments ``backtest()`` hands it
+* sim step: ours = the ``simulate_trend_nb(...)`` call alone (the bar loop compiled for TREND alone, which
+  ``backtest(engines=["trend"])`` runs), replayed with the exact arguments ``backtest()`` hands it
   (captured from a real run: TREND signals precomputed by ``engines.trend.prepare``, the other engines' inputs
   empty, calendar with DCA days); vectorbt = ``Portfolio.from_signals`` alone with entries/exits precomputed
   from the 50/200 MA crossover. ns per bar.
@@ -60,7 +61,7 @@ ENGINES_RUN = ("trend",)  # TREND alone: the market holds BTC-PERP only, the oth
 
 GOALS = {
     "sim_ns": 5.0,  # our sim step, ns per bar, at most
-    "sim_ratio": 10.0,  # vectorbt from_signals time / our simulate_nb time, at least
+    "sim_ratio": 10.0,  # vectorbt from_signals time / our simulate_trend_nb time, at least
     "whole_ratio": 3.0,  # vectorbt pipeline time / our backtest + stats time, at least
     "import_s": 1.0,  # python -c "import eternal_engine", at most
     "first_s": 1.0,  # first backtest in a fresh process (Numba cache warm), at most
@@ -125,7 +126,7 @@ def fresh(value, keep):
 
 
 def capture_sim_args(market, cfg) -> tuple:
-    """The exact arguments `ours_backtest(market, cfg)` passes to `simulate_nb`, copied before the call.
+    """The exact arguments `ours_backtest(market, cfg)` passes to `simulate_trend_nb`, copied before the call.
 
     Replay them with ``fresh(args, keep=market.arrays)``: the simulator mutates its trade state argument.
     """
@@ -138,10 +139,10 @@ def capture_sim_args(market, cfg) -> tuple:
             seen.append(fresh(args, tuple(market.arrays)))
             return args
 
-    with spy(sim_nb, "simulate_nb", on_call):
+    with spy(sim_nb, "simulate_trend_nb", on_call):
         ours_backtest(market, cfg)
     if not seen:
-        raise RuntimeError("backtest() did not call eternal_engine.sim.nb.simulate_nb: update this benchmark")
+        raise RuntimeError("backtest() did not call eternal_engine.sim.nb.simulate_trend_nb: update this benchmark")
     return seen[0]
 
 
@@ -198,12 +199,12 @@ def vbt_kernel_seconds(close, entries, exits, c, reps):
 def breakdown(market, cfg, reps) -> dict:
     """Where `backtest(market, cfg)` + `stats()` spends its time (best of ``reps`` per stage), seconds.
 
-    The real code path runs; `engines.trend.prepare` and `sim.nb.simulate_nb` are timed by wrappers.
+    The real code path runs; `engines.trend.prepare` and `sim.nb.simulate_trend_nb` are timed by wrappers.
     """
     from eternal_engine.engines import trend as trend_engine
     from eternal_engine.sim import nb as sim_nb
 
-    names = ("prepare: indicators + signals (engines.trend.prepare)", "simulate_nb: the bar loop",
+    names = ("prepare: indicators + signals (engines.trend.prepare)", "simulate_trend_nb: the bar loop",
              "rest of backtest(): config, argument set-up, BacktestResult", "stats(): result.returns (Series)",
              "stats(): result.trades (DataFrame)", "stats(): the rest (metrics.stats, trade_stats, exposure, hash)",
              "whole: backtest() + stats()")
@@ -212,7 +213,7 @@ def breakdown(market, cfg, reps) -> dict:
     for _ in range(reps):
         spent = {"prepare": 0.0, "sim": 0.0}
         with spy(trend_engine, "prepare", time_sink(spent, "prepare")), \
-                spy(sim_nb, "simulate_nb", time_sink(spent, "sim")):
+                spy(sim_nb, "simulate_trend_nb", time_sink(spent, "sim")):
             t0 = time.perf_counter()
             res = ours_backtest(market, cfg)
             t1 = time.perf_counter()
@@ -320,7 +321,7 @@ def cold_start(tmp: str, c: dict) -> dict:
 def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     import numpy as np
 
-    from eternal_engine.sim.nb import simulate_nb
+    from eternal_engine.sim.nb import simulate_trend_nb
 
     cfg = bench_config()
     c = costs(cfg)
@@ -330,13 +331,13 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
     log(f"[{n:,} bars] data generated in {time.perf_counter() - t0:.1f} s")
     r: dict = {"n_target": n_target, "bars": n}
 
-    # --- sim step: ours (simulate_nb alone) vs vectorbt (from_signals alone), interleaved
+    # --- sim step: ours (simulate_trend_nb alone) vs vectorbt (from_signals alone), interleaved
     sim_args = capture_sim_args(market, cfg)
     keep = tuple(market.arrays)
     close = vbt_close(market, tz_aware=False)  # headline vectorbt input: same closes, tz-naive index
     entries, exits = vbt_signals(close)
     r["sim_ours_s"], r["sim_vbt_s"] = best_of_pair(
-        lambda args: simulate_nb(*args), lambda _: vbt_from_signals(close, entries, exits, c), reps,
+        lambda args: simulate_trend_nb(*args), lambda _: vbt_from_signals(close, entries, exits, c), reps,
         setup_a=lambda: fresh(sim_args, keep))
     r["vbt_kernel_s"] = vbt_kernel_seconds(close, entries, exits, c, reps)
     r["vbt_n_entries"] = int(np.asarray(entries).sum())
@@ -345,7 +346,7 @@ def measure_size(n_target: int, reps: int, tz_aware: bool, log) -> dict:
 
     # --- the same step with TREND trading on every bar (no breaker parking), informational
     busy_args = capture_sim_args(market, trading_config())
-    r["sim_busy_s"] = best_of(lambda args: simulate_nb(*args), reps, setup=lambda: fresh(busy_args, keep))
+    r["sim_busy_s"] = best_of(lambda args: simulate_trend_nb(*args), reps, setup=lambda: fresh(busy_args, keep))
     del busy_args
 
     # --- work done by each side (for context)
@@ -427,7 +428,7 @@ def render(info: dict, sizes: list[dict], cold: dict, args) -> str:
         n = r["bars"]
         nb = f"{n:,}"
         so, sv = r["sim_ours_s"] / n * 1e9, r["sim_vbt_s"] / n * 1e9
-        L.append(f"| sim step, ns/bar (`simulate_nb` vs `from_signals`) | {nb} | {so:.1f} | {sv:.1f} | "
+        L.append(f"| sim step, ns/bar (`simulate_trend_nb` vs `from_signals`) | {nb} | {so:.1f} | {sv:.1f} | "
                  f"{ratio(sv, so)} | ≤ {GOALS['sim_ns']:g} ns/bar; ≥ {GOALS['sim_ratio']:g}× | "
                  f"{_verdict(so <= GOALS['sim_ns'])}; {_verdict(sv / so >= GOALS['sim_ratio'])} |")
         sb = r["sim_busy_s"] / n * 1e9

@@ -1,4 +1,5 @@
-"""Plan and run a batch of configurations in `batch_nb.sweep_batch_nb`: statistics and daily returns only.
+"""Plan and run a batch of configurations in `batch_nb.sweep_batch_nb` (or its TREND-alone copy): statistics
+and daily returns only.
 
 The inputs of the bar loop come in groups (`sim.build.GROUPS`), each built from a few config keys. A batch
 builds one variant of a group per distinct value of its keys among the combinations (usually one, or a
@@ -36,8 +37,9 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
     configs if the caller has them (a sweep computes them once for all its batches)."""
     from eternal_engine.engines import trend as trend_engine
     from eternal_engine.metrics import periods_per_year_for
-    from eternal_engine.research.batch_nb import sweep_batch_nb
+    from eternal_engine.research import batch_nb
     from eternal_engine.sim import build
+    from eternal_engine.sim.nb import trend_alone
 
     a = market.arrays
     n, m = a.close.shape
@@ -76,9 +78,11 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
     day_last = day_last_bars(market.index)
     stats = np.empty((k, len(SWEEP_STATS))) if stats is None else stats
     daily = np.empty((k, len(day_last)), dtype=np.float32) if daily is None else daily
-    sweep_batch_nb((a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns),
-                   *(lists[name] for name in _LISTS), tables, rows, thresholds, which, np.zeros((0, m)), day_last,
-                   float(periods_per_year_for(market.index)), min(k, 4 * numba.get_num_threads()), stats, daily)
+    # the same sleeves in every combination: TREND alone runs the loop compiled for it (`sim.nb.kernel_for`)
+    kernel = batch_nb.sweep_batch_trend_nb if trend_alone(lists["sleeves"][0], len(names)) else batch_nb.sweep_batch_nb
+    kernel((a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), *(lists[name] for name in _LISTS), tables,
+           rows, thresholds, which, np.zeros((0, m)), day_last, float(periods_per_year_for(market.index)),
+           min(k, 4 * numba.get_num_threads()), stats, daily)
     return stats, daily
 
 

@@ -9,10 +9,11 @@ combinations x bars, and no Python runs per combination.
 import numpy as np
 from numba import njit, prange
 
+from eternal_engine._specialize import specialize
 from eternal_engine.engines.trend_nb import trend_flags_nb
 from eternal_engine.research.sweep_nb import sweep_stats_nb
 from eternal_engine.sim.inputs import TrendIn
-from eternal_engine.sim.nb import simulate_nb
+from eternal_engine.sim.nb import simulate_nb, simulate_trend_nb
 from eternal_engine.sim.records import (
     EV_CONTRIBUTION, TradeState, chunk_room, event_dt, fill_dt, funding_dt, order_dt, payment_capacity, trade_dt,
 )
@@ -100,3 +101,7 @@ def returns_nb(sleeve_equity, initial, events, day_last, flows, rets, daily):
         daily[d] = wealth / last - 1.0
         last = wealth
     return rets
+
+
+# TREND alone in one sleeve: the batch on `sim.nb.simulate_trend_nb` (see there); `batch.run_batch` picks it
+sweep_batch_trend_nb = specialize(sweep_batch_nb, "sweep_batch_trend_nb", simulate_nb=simulate_trend_nb)

@@ -4,13 +4,14 @@
     >>> res.table.head()          # one row per combination: parameters, statistics, config hash
     >>> res.heatmap("trend.sma_slow", "trend.atr_stop_mult", "sharpe")
 
-Each combination runs the one simulator (`eternal_engine.sim.nb.simulate_nb`) inside one parallel Numba loop
-over combinations (`research.batch`): inputs shared between combinations are built once (TREND's indicators
-once per window), and only each combination's statistics (computed in the loop from its time-weighted
-returns, definitions as in `eternal_engine.metrics`) and its daily returns (float32, for the overfitting
-statistics) are kept, so memory grows with the number of combinations, not with combinations x bars. Any
-``concurrent.futures.Executor`` can be passed instead, e.g. Dask's ``Client(...).get_executor()``: the work is
-cut into chunks of combinations and every task carries the market data once plus its chunk's parameters.
+Each combination runs the one simulator (`eternal_engine.sim.nb.simulate_nb`, or its copy compiled for TREND alone,
+`simulate_trend_nb`) inside one parallel Numba loop over combinations (`research.batch`): inputs shared between
+combinations are built once (TREND's indicators once per window), and only each combination's statistics (computed
+in the loop from its time-weighted returns, definitions as in `eternal_engine.metrics`) and its daily returns
+(float32, for the overfitting statistics) are kept, so memory grows with the number of combinations, not with
+combinations x bars. Any ``concurrent.futures.Executor`` can be passed instead, e.g. Dask's
+``Client(...).get_executor()``: the work is cut into chunks of combinations and every task carries the market data
+once plus its chunk's parameters.
 """
 from __future__ import annotations
 

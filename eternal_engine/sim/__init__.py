@@ -52,7 +52,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
     """
     from eternal_engine.result import BacktestResult
     from eternal_engine.sim import build
-    from eternal_engine.sim.nb import simulate_nb
+    from eternal_engine.sim import nb as sim_nb
     from eternal_engine.sim.records import new_record_buffers, new_trade_state
 
     config = config or Config()
@@ -68,7 +68,7 @@ def simulate(market, config: Config | None = None, *, engines=None, orders=None,
     if first:
         g["calendar"] = build.warm_up(g["calendar"], first)
     init_cash = g["cash"]
-    out = simulate_nb(
+    out = sim_nb.kernel_for(g["sleeves"], len(names))(
         (a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), g["costs"], g["sleeves"], g["trend"],
         g["core"], g["funding"], g["tactical"], g["risk"], g["orch"], g["calendar"], ext_qty, init_cash,
         new_trade_state(len(names), m), sleeve_eq := np.empty((n, len(names))), level := np.empty(n, np.int8),

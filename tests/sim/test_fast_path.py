@@ -1,5 +1,8 @@
 """The bar loop's fast path (runs of bars with an empty book, nothing pending and no possible entry) changes no
-output: every record, equity, level and state equals the run with it switched off, bit for bit."""
+output: every record, equity, level and state equals the run with it switched off, bit for bit. So does the
+loop's copy compiled for TREND alone (`sim.nb.simulate_trend_nb`) against the general loop."""
+from unittest import mock
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,27 +26,36 @@ CASES = {
 }
 
 
+def _kernel_call(market, cfg, **kw):
+    """The kernel `simulate` runs (`sim.nb.kernel_for`) and the arguments it hands it."""
+    captured = []
+    choose = sim_nb.kernel_for
+
+    def spy_for(sleeves, n_sleeves):
+        kernel = choose(sleeves, n_sleeves)
+
+        def spy(*args):
+            captured.append((kernel, args))
+            return kernel(*args)
+
+        return spy
+
+    with mock.patch.object(sim_nb, "kernel_for", spy_for):
+        simulate(market, cfg, **kw)
+    (call,) = captured
+    return call
+
+
+def _run(kernel, args, *extra):
+    """``kernel`` on a copy of ``args``: its outputs and the per-bar arrays it wrote."""
+    a = [_copy(x) for x in args]
+    return kernel(*a, *extra), a[13], a[14], a[15]
+
+
 def _both_runs(market, cfg, **kw):
     """The simulator's outputs (records and per-bar arrays) with the fast path on and off."""
-    captured = []
-    real = sim_nb.simulate_nb
-
-    def spy(*args):
-        captured.append(args)
-        return real(*args)
-
-    sim_nb.simulate_nb = spy
-    try:
-        simulate(market, cfg, **kw)
-    finally:
-        sim_nb.simulate_nb = real
-    (args,) = captured
-    runs = []
-    for fast in (True, False):
-        a = [_copy(x) for x in args]
-        out = real(*a, fast)
-        runs.append((out, a[13], a[14], a[15]))
-    return runs
+    kernel, args = _kernel_call(market, cfg, **kw)
+    return [_run(kernel, args, fast) for fast in (True, False)]
 
 
 def _copy(x):
@@ -93,3 +105,21 @@ def test_fast_path_changes_nothing_in_a_replay(market):
     fast, slow = _both_runs(market, ee.Config(), orders=orders)
     _assert_identical(fast, slow)
     assert len(fast[0][1]) > 10  # fills happened
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_loop_compiled_for_trend_alone_equals_the_general_loop(market, case):
+    cfg = ee.Config().with_overrides({"trend.symbols": ["BTC-PERP", "ETH-PERP"], **CASES[case]})
+    kernel, args = _kernel_call(market, cfg, engines=["trend"])
+    assert kernel is sim_nb.simulate_trend_nb  # what a TREND-only backtest (and sweep) runs
+    own, general = _run(kernel, args), _run(sim_nb.simulate_nb, args)
+    _assert_identical(own, general)
+    assert len(own[0][3]) >= 3  # trades happened (the Kelly cases stop after 3)
+
+
+def test_loop_compiled_for_trend_alone_refuses_other_sleeves(market):
+    orders = pd.DataFrame({"BTC-PERP": 0.0}, index=market.index)
+    kernel, args = _kernel_call(market, ee.Config(), orders=orders)  # one sleeve, but the external one
+    assert kernel is sim_nb.simulate_nb
+    with pytest.raises(ValueError, match="TREND alone"):
+        _run(sim_nb.simulate_trend_nb, args)
