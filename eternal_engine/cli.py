@@ -67,7 +67,8 @@ def cmd_backtest(args) -> int:
     market = _load_data(args.data, args, say)
     say(f"{market!r}")
     engines = tuple(e.strip() for e in args.engines.split(",")) if args.engines else None
-    say("running the backtest (first run in a fresh environment compiles the Numba kernels, ~20 s)")
+    say("running the backtest (the first run in a fresh environment compiles the Numba kernels once: "
+        "20-90 s on 2 cores, then they load from the cache)")
     result = backtest(market, config, engines=engines, end=args.end, trade_from=args.start)
     say(f"done: {len(result.fill_records)} fills, {len(result.trade_records)} trades")
     stats = result.stats()

@@ -11,7 +11,7 @@ import numba
 import numpy as np
 from numba.typed import List
 
-from eternal_engine.research.sweep_nb import SWEEP_STATS
+from eternal_engine.research.sweep_nb import RUN_STATS, SWEEP_STATS
 
 NS_DAY = 86_400_000_000_000
 _TREND_PARAMS = ("trend.atr_stop_mult", "trend.risk_per_trade", "trend.max_position", "trend.max_leverage",
@@ -30,11 +30,12 @@ def day_last_bars(index) -> np.ndarray:
 
 def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, stats=None, daily=None,
               trend_tables=None):
-    """Statistics (``len(configs) x len(SWEEP_STATS)``, float64) and daily returns (``len(configs) x days``,
-    float32) of every config, run on ``market`` with the engines ``names``, written into ``stats`` and
-    ``daily`` if given. ``overrides[k]`` are the dotted keys that make ``configs[k]`` from the shared base:
-    they decide which variants the configs share. ``trend_tables``: `engines.trend.indicator_tables` of these
-    configs if the caller has them (a sweep computes them once for all its batches)."""
+    """Statistics (``len(configs) x len(SWEEP_STATS + RUN_STATS)``, float64) and daily returns
+    (``len(configs) x days``, float32) of every config, run on ``market`` with the engines ``names``, written
+    into ``stats`` and ``daily`` if given. ``overrides[k]`` are the dotted keys that make ``configs[k]`` from
+    the shared base: they decide which variants the configs share. ``trend_tables``:
+    `engines.trend.indicator_tables` of these configs if the caller has them (a sweep computes them once for all
+    its batches)."""
     from eternal_engine.engines import trend as trend_engine
     from eternal_engine.metrics import periods_per_year_for
     from eternal_engine.research import batch_nb
@@ -76,7 +77,7 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
                                           empty.astype(np.float32))
         rows, thresholds = np.zeros((k, 4), dtype=np.int64), np.zeros(k)
     day_last = day_last_bars(market.index)
-    stats = np.empty((k, len(SWEEP_STATS))) if stats is None else stats
+    stats = np.empty((k, len(SWEEP_STATS) + len(RUN_STATS))) if stats is None else stats
     daily = np.empty((k, len(day_last)), dtype=np.float32) if daily is None else daily
     # the same sleeves in every combination: TREND alone runs the loop compiled for it (`sim.nb.kernel_for`)
     kernel = batch_nb.sweep_batch_trend_nb if trend_alone(lists["sleeves"][0], len(names)) else batch_nb.sweep_batch_nb

@@ -11,13 +11,14 @@ from numba import njit, prange
 
 from eternal_engine._specialize import specialize
 from eternal_engine.engines.trend_nb import trend_flags_nb
-from eternal_engine.research.sweep_nb import sweep_stats_nb
+from eternal_engine.research.sweep_nb import SWEEP_STATS, run_stats_nb, sweep_stats_nb
 from eternal_engine.sim.inputs import TrendIn
 from eternal_engine.sim.nb import simulate_nb, simulate_trend_nb
 from eternal_engine.sim.records import (
     EV_CONTRIBUTION, TradeState, chunk_room, event_dt, fill_dt, funding_dt, order_dt, payment_capacity, trade_dt,
 )
 
+N_RETURN_STATS = len(SWEEP_STATS)  # ``stats_out[k]``: `SWEEP_STATS` then `RUN_STATS`
 # columns of ``which``: the variant each combination uses from each list
 W_COSTS, W_SLEEVES, W_TPARAMS, W_CORE, W_FUNDING, W_TACTICAL, W_RISK, W_ORCH, W_CAL, W_CASH, W_TCOLS = range(11)
 
@@ -27,11 +28,12 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
                    cash_v, tcols_v, tables, t_rows, t_threshold, which, ext_qty, day_last, periods_per_year,
                    n_blocks, stats_out, daily_out):
     """Run combination ``k`` for every row of ``which``: ``stats_out[k]`` gets `sweep_stats_nb` of its
-    time-weighted returns, ``daily_out[k]`` its daily returns (compounded over UTC days; ``day_last[d]`` is
-    the last bar of day ``d``, -1 for a day without bars).
+    time-weighted returns then `run_stats_nb` of its records, ``daily_out[k]`` its daily returns (compounded
+    over UTC days; ``day_last[d]`` is the last bar of day ``d``, -1 for a day without bars).
 
-    ``tables`` = `engines.trend.TrendTables` of `engines.trend.indicator_tables` (zero bars when TREND is off); ``t_rows[k]`` = the rows (sma_fast, sma_slow, adx, atr) of combination ``k`` in them and
-    ``t_threshold[k]`` its ADX threshold.
+    ``tables`` = `engines.trend.TrendTables` of `engines.trend.indicator_tables` (zero bars when TREND is off);
+    ``t_rows[k]`` = the rows (sma_fast, sma_slow, adx, atr) of combination ``k`` in them and ``t_threshold[k]``
+    its ADX threshold.
     """
     close, at, sma, adx, atr, conf = tables
     n, m = mk[3].shape
@@ -69,7 +71,8 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
                               orch_v[w[W_ORCH]], cal_v[w[W_CAL]], ext_qty, init_cash, ts, sleeve_eq, level, state,
                               bufs[0], bufs[1], bufs[2], bufs[3], bufs[4])
             returns_nb(sleeve_eq, init_cash.sum(), out[4], day_last, flows, rets, daily_out[k])
-            sweep_stats_nb(rets, periods_per_year, stats_out[k])
+            sweep_stats_nb(rets, periods_per_year, stats_out[k, :N_RETURN_STATS])
+            run_stats_nb(out[1], out[3], out[4], level, mk[3], stats_out[k, N_RETURN_STATS:])
 
 
 @njit(cache=True)

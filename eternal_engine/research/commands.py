@@ -60,6 +60,10 @@ def _days(index) -> int:
     return (index[-1].floor("D") - index[0].floor("D")).days + 1
 
 
+_SHOWN = ("total_return", "cagr", "sharpe", "max_drawdown", "n_trades", "trade_win_rate", "max_breaker_level",
+          "time_in_market")
+
+
 def cmd_sweep(args, market, config, say) -> int:
     from eternal_engine.report import write_sections
     from eternal_engine.research.overfitting import check_n_splits
@@ -74,7 +78,8 @@ def cmd_sweep(args, market, config, say) -> int:
         check_warmup(config, combos, len(market.index), bar, "the data")
     res = sweep(market, config, grid, engines=args.engines, objective=args.objective, progress=not args.quiet)
     dsr, pbo = res.deflated_sharpe(), res.pbo(n_splits=args.splits)
-    print(res.table.drop(columns=["config_hash"]).head(args.top).to_string(index=False))
+    shown = ["combo", *res.params, *dict.fromkeys((args.objective, *_SHOWN))]  # the report has every column
+    print(res.table[shown].head(args.top).to_string(index=False))
     print(f"\ndeflated Sharpe ratio of the best: {dsr.dsr:.4f}   probability of backtest overfitting: {pbo.pbo:.4f}")
     if args.out:
         sections = {"Combinations, best first": res.table,

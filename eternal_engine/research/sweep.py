@@ -34,15 +34,18 @@ from eternal_engine._threads import beside
 from eternal_engine.config import ENGINES, Config
 from eternal_engine.errors import ConfigError
 from eternal_engine.research.batch import day_last_bars, run_batch
-from eternal_engine.research.sweep_nb import SWEEP_STATS
+from eternal_engine.research.sweep_nb import RUN_STATS, SWEEP_STATS
 
 OBJECTIVES = SWEEP_STATS
+_COUNTS = ("n_trades", "max_breaker_level", "liquidations")  # whole numbers in the table
 SHARED_TABLES_MB = 256  # TREND's indicator tables are built once per sweep up to this size (`_shared_trend_tables`)
 
 
 @dataclass
 class SweepResult:
-    """``table``: parameters, statistics and config hash per combination, best ``objective`` first;
+    """``table``: parameters, statistics and config hash per combination, best ``objective`` first. The
+    statistics are `Result.stats`' of that combination's backtest: of its returns (`SWEEP_STATS`, the
+    possible objectives) and of its trading (`RUN_STATS`: trades, breaker, fees, funding, time in market);
     ``daily_returns``: days x combinations (columns = the table's ``combo`` ids), for PBO and DSR."""
 
     table: pd.DataFrame
@@ -167,7 +170,7 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
                               "(trend.sma_slow, 2 x adx_window): give it more data or lower trend.sma_slow in the grid")
 
     bar = _Progress(len(combos), progress)
-    stats = np.empty((len(combos), len(SWEEP_STATS)))
+    stats = np.empty((len(combos), len(SWEEP_STATS) + len(RUN_STATS)))
     try:
         if executor is None:  # one process: each chunk runs in parallel on all cores inside Numba
             step = chunk_size or max(1000, math.ceil(len(combos) / 10))  # fewer chunks: less waiting at their ends
@@ -192,7 +195,8 @@ def sweep(data, config: Config | None = None, grid: dict | None = None, *, combi
 
     with _paused_gc():
         table = pd.DataFrame({**{p: [c.get(p) for c in combos] for p in params},
-                              **{name: stats[:, k] for k, name in enumerate(SWEEP_STATS)}})
+                              **{name: stats[:, k].astype(np.int64) if name in _COUNTS else stats[:, k]
+                                 for k, name in enumerate(SWEEP_STATS + RUN_STATS)}})
         table.insert(0, "combo", np.arange(len(combos)))
         table["config_hash"] = hashes
         table = table.sort_values(objective, ascending=objective == "volatility_ann", na_position="last",

@@ -13,8 +13,12 @@ def test_sweep_command_prints_overfitting_statistics_and_writes_a_report(tmp_pat
     text = capsys.readouterr().out
     assert code == 0
     assert "deflated Sharpe ratio of the best" in text and "probability of backtest overfitting" in text
+    header = text.splitlines()[0].split()
+    assert header[:3] == ["combo", "trend.sma_slow", "trend.atr_stop_mult"] and "n_trades" in header
+    assert "fees_paid" not in header  # the console shows a selection, the report every column
     html = out.read_text()
     assert "<h2>Combinations, best first" in html and "<h2>Heatmap" in html and html.count("<svg") == 1
+    assert "fees_paid" in html and "time_in_market" in html
 
 
 def test_walk_forward_command(tmp_path, capsys):

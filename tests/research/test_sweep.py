@@ -8,6 +8,7 @@ import pytest
 import eternal_engine as ee
 from eternal_engine.errors import ConfigError
 from eternal_engine.research.sweep import combinations_of, sweep
+from eternal_engine.research.sweep_nb import RUN_STATS, SWEEP_STATS
 
 
 @pytest.fixture(scope="module")
@@ -23,15 +24,23 @@ def result(market):
     return sweep(market, grid=GRID, progress=False)
 
 
+def _assert_row_is(row, s, where=""):
+    """A sweep row's statistics equal its backtest's `Result.stats` (sums in another order: 1e-12)."""
+    for key in SWEEP_STATS + RUN_STATS:
+        if key in ("n_trades", "max_breaker_level", "liquidations"):
+            assert row[key] == s[key] and isinstance(row[key], (int, np.integer)), (where, key)
+        else:
+            assert row[key] == pytest.approx(s[key], rel=1e-12, abs=1e-9, nan_ok=True), (where, key)
+
+
 def test_every_row_equals_its_own_backtest(market, result):
     assert len(result.table) == 4 and set(result.table["combo"]) == {0, 1, 2, 3}
     for _, row in result.table.iterrows():
         cfg = ee.Config().with_overrides({k: row[k] for k in GRID})
         s = ee.backtest(market, cfg).stats()
         assert row["config_hash"] == cfg.config_hash()
-        for key in ("total_return", "cagr", "volatility_ann", "sharpe", "sortino", "max_drawdown", "calmar",
-                    "win_rate"):
-            assert row[key] == pytest.approx(s[key], rel=1e-12), key
+        _assert_row_is(row, s)
+        assert s["n_trades"] > 100 and s["max_breaker_level"] >= 1 and s["fees_paid"] > 0 and s["funding_net"] != 0
     # sorted by the objective, best first; best_config rebuilds that row's config
     assert result.table["sharpe"].is_monotonic_decreasing
     assert result.best_config().config_hash() == result.table["config_hash"].iloc[0]
@@ -75,11 +84,67 @@ def test_combinations_sharing_some_inputs_each_equal_their_backtest(market):
         r = ee.backtest(market, cfg)
         s = r.stats()
         assert row["config_hash"] == cfg.config_hash()
-        for key in ("total_return", "sharpe", "max_drawdown", "win_rate"):
-            assert row[key] == pytest.approx(s[key], rel=1e-12, nan_ok=True), (MIXED[row["combo"]], key)
+        _assert_row_is(row, s, MIXED[row["combo"]])
         np.testing.assert_allclose(res.daily_returns[row["combo"]].to_numpy(), r.returns.to_numpy(), rtol=1e-6,
                                    atol=1e-12)
     assert len(hashes) == len(MIXED)  # every combination really differs
+
+
+def test_trend_alone_sweeps_on_its_own_loop_and_every_row_equals_its_backtest(market, monkeypatch):
+    from eternal_engine.research import batch_nb
+
+    ran = []
+    real = batch_nb.sweep_batch_trend_nb
+    monkeypatch.setattr(batch_nb, "sweep_batch_trend_nb", lambda *a: ran.append(len(a[-1])) or real(*a))
+    grid = {"trend.sma_fast": [10, 30], "trend.sma_slow": [100, 160]}
+    res = sweep(market, grid=grid, engines=["trend"], progress=False)
+    assert ran == [4]  # one batch of 4 combinations, on TREND's own copy of the loop
+    for _, row in res.table.iterrows():
+        cfg = ee.Config().with_overrides({k: row[k] for k in grid})
+        r = ee.backtest(market, cfg, engines=["trend"])
+        _assert_row_is(row, r.stats(), row["combo"])
+        np.testing.assert_allclose(res.daily_returns[row["combo"]].to_numpy(), r.returns.to_numpy(), rtol=1e-6,
+                                   atol=1e-12)
+    assert (res.table["n_trades"] > 0).all() and res.table["n_trades"].nunique() > 1
+
+
+def test_run_stats_of_hand_made_records_follow_result_stats_definitions():
+    from eternal_engine.research.sweep_nb import run_stats_nb
+    from eternal_engine.sim.records import EV_BREAKER_DOWN, EV_LIQUIDATION, event_dt, fill_dt, trade_dt
+
+    close = np.array([[10.0, 100.0], [11.0, 100.0], [12.0, 90.0], [12.0, 80.0], [13.0, 70.0]])
+    fills = np.zeros(4, fill_dt)  # +2 of col 0 and -1 of col 1 at bar 1, col 0 closed at bar 3, col 1 at bar 4
+    fills["bar"], fills["col"] = [1, 1, 3, 4], [0, 1, 0, 1]
+    fills["qty"], fills["fee"] = [2.0, -1.0, -2.0, 1.0], [0.5, 0.25, 1.0, 0.125]
+    trades = np.zeros(3, trade_dt)
+    trades["pnl"], trades["funding"] = [5.0, -1.0, 0.0], [2.5, 0.25, 2.0]  # a zero-pnl trade is not won
+    events = np.zeros(3, event_dt)
+    events["kind"] = [EV_LIQUIDATION, EV_BREAKER_DOWN, EV_LIQUIDATION]
+    level = np.array([0, 2, 1, 0, 0], dtype=np.int8)
+    out = run_stats_nb(fills, trades, events, level, close, np.empty(len(RUN_STATS)))
+    assert dict(zip(RUN_STATS, out)) == {
+        "n_trades": 3, "trade_win_rate": pytest.approx(1 / 3), "max_breaker_level": 2, "liquidations": 2,
+        "fees_paid": 1.875, "funding_net": 4.75, "time_in_market": 3 / 5}  # bars 1, 2, 3 hold a position
+    none = run_stats_nb(fills[:0], trades[:0], events[:0], level[:0], close, out)
+    assert none[0] == 0 and np.isnan(none[1]) and none[2] == 0 and none[4] == none[5] == none[6] == 0.0
+
+
+def test_time_in_market_alone_equals_the_share_with_gross_exposure():
+    from eternal_engine.sim.exposure_nb import gross_exposure_nb
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n, m, k = int(rng.integers(1, 40)), int(rng.integers(1, 4)), int(rng.integers(0, 30))
+        bars = np.sort(rng.integers(0, n + 2, k))  # some after the last bar
+        cols, qty = rng.integers(0, m, k), rng.choice([-1.0, 0.0, 0.5, 2.0], k)
+        close = rng.uniform(0.5, 2.0, (n, m))
+        positions = np.zeros((n, m))
+        for b, c, q in zip(bars, cols, qty):
+            positions[b:, c] += q
+        share = (positions != 0).any(axis=1).mean()
+        both = gross_exposure_nb(bars, cols, qty, close, rng.uniform(1.0, 2.0, n))
+        alone = gross_exposure_nb(bars, cols, qty, close, close[:, 0], False)
+        assert both[1] == alone[1] == pytest.approx(share, abs=1e-15) and np.isnan(alone[0])
 
 
 def test_indicator_tables_built_per_chunk_above_the_memory_budget_give_the_same_sweep(market, monkeypatch):
