@@ -10,7 +10,8 @@ keep ``s_0`` and grow. The chosen configuration (best ``objective`` on the train
 the fold's training start to its test end and only the test window's returns count: the strategy enters the test
 window holding what it would hold, its indicators warm, and no test bar ever informs a choice.
 Walk-forward efficiency per fold is out-of-sample CAGR over in-sample CAGR (Pardo's ratio of annualised
-returns; NaN when the in-sample CAGR is not positive).
+returns; NaN when the in-sample CAGR is not positive). ``is_trades`` / ``oos_trades`` count the trades entered
+in each window (a fold's figures from a handful of trades say little).
 """
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ def walk_forward(data, config: Config | None = None, grid: dict | None = None, *
         run = simulate(data.slice(s, tx - bar), config.with_overrides(chosen), engines=engines)
         r = run.returns
         oos = r[(r.index >= ts) & (r.index < tx)]
+        oos_trades = int((run.trade_records["entry_bar"] >= r.index.searchsorted(ts)).sum())
         if ppy is None:
             from eternal_engine.metrics import periods_per_year_for
 
@@ -137,6 +139,7 @@ def walk_forward(data, config: Config | None = None, grid: dict | None = None, *
             f"is_{objective}": float(best[objective]), f"oos_{objective}": o[objective],
             "is_cagr": is_cagr, "oos_cagr": oos_cagr,
             "wfe": oos_cagr / is_cagr if is_cagr > 0 else np.nan,
+            "is_trades": int(best["n_trades"]), "oos_trades": oos_trades,
             "config_hash": best["config_hash"],
         })
         pieces.append(oos)

@@ -48,6 +48,7 @@ def test_each_fold_chooses_on_its_training_window_only(market, wf):
         assert (row["trend.sma_slow"], row["trend.atr_stop_mult"]) == (best["trend.sma_slow"],
                                                                         best["trend.atr_stop_mult"])
         assert row["is_sharpe"] == pytest.approx(best["sharpe"])
+        assert row["is_trades"] == best["n_trades"] > 0
         wfe = row["oos_cagr"] / row["is_cagr"] if row["is_cagr"] > 0 else np.nan
         assert row["wfe"] == pytest.approx(wfe, nan_ok=True)
 
@@ -73,7 +74,9 @@ def test_out_of_sample_returns_are_the_test_windows_stitched(market, wf):
     row = wf.folds.iloc[1]
     run = ee.backtest(market, ee.Config().with_overrides(
         {"trend.sma_slow": int(row["trend.sma_slow"]), "trend.atr_stop_mult": float(row["trend.atr_stop_mult"])}),
-        start=row["train_start"], end=row["test_end"] - pd.Timedelta("1D")).returns
+        start=row["train_start"], end=row["test_end"] - pd.Timedelta("1D"))
+    assert row["oos_trades"] == (run.trades["entry_time"] >= row["test_start"]).sum() > 0
+    run = run.returns
     window = run[(run.index >= row["test_start"]) & (run.index < row["test_end"])]
     np.testing.assert_allclose(r.loc[window.index].to_numpy(), window.to_numpy(), rtol=1e-12)
     assert wf.oos_equity.iloc[-1] == pytest.approx((1 + r).prod())
