@@ -83,7 +83,7 @@ def run_batch(market, configs: list, overrides: list[dict], names: tuple, *, sta
     kernel = batch_nb.sweep_batch_trend_nb if trend_alone(lists["sleeves"][0], len(names)) else batch_nb.sweep_batch_nb
     kernel((a.open, a.high, a.low, a.close, a.funding, a.kind, a.ts_ns), *(lists[name] for name in _LISTS), tables,
            rows, thresholds, which, np.zeros((0, m)), day_last, float(periods_per_year_for(market.index)),
-           min(k, 4 * numba.get_num_threads()), stats, daily)
+           min(k, numba.get_num_threads()), stats, daily)
     return stats, daily
 
 

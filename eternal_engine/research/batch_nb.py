@@ -11,6 +11,7 @@ from numba import njit, prange
 
 from eternal_engine._specialize import specialize
 from eternal_engine.engines.trend_nb import trend_flags_nb
+from eternal_engine.research.claim_nb import fetch_add
 from eternal_engine.research.sweep_nb import SWEEP_STATS, run_stats_nb, sweep_stats_nb
 from eternal_engine.sim.inputs import TrendIn
 from eternal_engine.sim.nb import simulate_nb, simulate_trend_nb
@@ -26,7 +27,7 @@ W_COSTS, W_SLEEVES, W_TPARAMS, W_CORE, W_FUNDING, W_TACTICAL, W_RISK, W_ORCH, W_
 @njit(cache=True, parallel=True)
 def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactical_v, risk_v, orch_v, cal_v,
                    cash_v, tcols_v, tables, t_rows, t_threshold, which, ext_qty, day_last, periods_per_year,
-                   n_blocks, stats_out, daily_out):
+                   n_workers, stats_out, daily_out):
     """Run combination ``k`` for every row of ``which``: ``stats_out[k]`` gets `sweep_stats_nb` of its
     time-weighted returns then `run_stats_nb` of its records, ``daily_out[k]`` its daily returns (compounded
     over UTC days; ``day_last[d]`` is the last bar of day ``d``, -1 for a day without bars).
@@ -43,8 +44,10 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
     shape = (n_sleeves, m)
     cap = chunk_room(n_sleeves, m) + n // 2  # `records.record_capacity`: no growth in a normal run
     pay_cap = max(cap, payment_capacity(mk[4], n_sleeves))  # none ever (`records.new_record_buffers`)
-    # ``n_blocks`` blocks of combinations (a few per thread) each reuse one set of buffers
-    for b in prange(n_blocks):
+    # ``n_workers`` (one per thread), each with its own buffers, claim the combinations one at a time
+    # (`claim_nb`): a thread on a busy core runs fewer of them, and no thread waits for another's share at the end
+    next_combo = np.zeros(1, np.int64)
+    for _ in prange(n_workers):
         flags = np.empty((n_t, m), dtype=np.uint8)
         ts = TradeState(np.empty(shape, np.int8), np.empty(shape, np.int64), np.empty(shape), np.empty(shape),
                         np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape), np.empty(shape))
@@ -55,7 +58,8 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
         rets = np.empty(n)
         bufs = (np.empty(cap, order_dt), np.empty(cap, fill_dt), np.empty(pay_cap, funding_dt),
                 np.empty(cap, trade_dt), np.empty(cap, event_dt))
-        for k in range(b * n_combos // n_blocks, (b + 1) * n_combos // n_blocks):
+        k = fetch_add(next_combo, 0, 1)
+        while k < n_combos:
             w = which[k]
             init_cash = cash_v[w[W_CASH]]
             rows = t_rows[k]
@@ -73,6 +77,7 @@ def sweep_batch_nb(mk, costs_v, sleeves_v, tparams_v, core_v, funding_v, tactica
             returns_nb(sleeve_eq, init_cash.sum(), out[4], day_last, flows, rets, daily_out[k])
             sweep_stats_nb(rets, periods_per_year, stats_out[k, :N_RETURN_STATS])
             run_stats_nb(out[1], out[3], out[4], level, mk[3], stats_out[k, N_RETURN_STATS:])
+            k = fetch_add(next_combo, 0, 1)
 
 
 @njit(cache=True)
