@@ -68,7 +68,7 @@ def cmd_backtest(args) -> int:
     say(f"{market!r}")
     engines = tuple(e.strip() for e in args.engines.split(",")) if args.engines else None
     say("running the backtest (the first run in a fresh environment compiles the Numba kernels once: "
-        "20-90 s on 2 cores, then they load from the cache)")
+        "20 s to 2 min on 2 cores, then they load from the cache)")
     result = backtest(market, config, engines=engines, end=args.end, trade_from=args.start)
     say(f"done: {len(result.fill_records)} fills, {len(result.trade_records)} trades")
     stats = result.stats()
