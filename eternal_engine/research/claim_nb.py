@@ -2,7 +2,7 @@
 
 Numba's ``prange`` hands each thread an equal share up front: a sweep then waits for its slowest thread, and a
 thread is slow whenever its core is shared (another process, a virtual CPU whose host is busy, an efficiency
-core) or its combinations trade more. Workers that claim small blocks one at a time from an atomic counter
+core) or its combinations trade more. Workers that claim the next item one at a time from an atomic counter
 finish together instead.
 """
 from numba import types
@@ -18,7 +18,7 @@ def fetch_add(typingctx, counter, index, value):
         return None
 
     def codegen(context, builder, signature, args):
-        ary_t, idx_t, val_t = signature.args
+        ary_t, _, val_t = signature.args
         ary = context.make_array(ary_t)(context, builder, value=args[0])
         ptr = cgutils.get_item_pointer(context, builder, ary_t, ary, [args[1]], wraparound=False)
         add = context.cast(builder, args[2], val_t, types.int64)
