@@ -62,6 +62,7 @@ def run_stats_nb(fills, trades, events, level, close, out):
     fees = 0.0
     for k in range(fills.shape[0]):
         fees += fills[k]["fee"]
+    # the share of bars in the market only: the equity argument (here a stand-in) is not read
     _, in_market = gross_exposure_nb(fills["bar"], fills["col"], fills["qty"], close, close[:, 0], False)
     out[0] = trades.shape[0]
     out[1] = n_won / trades.shape[0] if trades.shape[0] > 0 else np.nan

@@ -23,7 +23,6 @@ def test_every_item_is_claimed_exactly_once_by_concurrent_workers():
     counter, claimed = np.zeros(1, np.int64), np.zeros((workers, n), np.int8)
     _claim_all(n, counter, claimed)
     assert (claimed.sum(axis=0) == 1).all()
-    assert (claimed.sum(axis=1) > 0).sum() >= min(2, numba.get_num_threads())  # really shared between threads
     assert counter[0] == n + workers  # each worker's last claim overshoots once
 
 
